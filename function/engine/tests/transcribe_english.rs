@@ -1,0 +1,109 @@
+//! tiny.en on real English speech: JFK, the dev set's WER, and long-form audio.
+
+mod common;
+
+use common::*;
+use stt_engine::{AudioLimits, TranscribeOptions, audio, eval};
+
+#[test]
+fn jfk_flac_is_transcribed_exactly() {
+    let t = tiny_en()
+        .transcribe_bytes(read(&data_dir().join("jfk.flac")), AudioLimits::default(), &TranscribeOptions::default())
+        .expect("transcribe");
+    assert_eq!(norm(&t.text), norm(JFK), "got: {}", t.text);
+    assert_eq!(t.language, "en");
+    assert!((t.duration - 11.0).abs() < 0.05, "duration {}", t.duration);
+    assert!(!t.segments.is_empty());
+    for s in &t.segments {
+        assert!(s.start < s.end && s.end <= t.duration + 1e-9, "{s:?}");
+        assert!(s.no_speech_prob < 0.5 && s.avg_logprob > -1.0, "{s:?}");
+    }
+}
+
+#[test]
+fn dev_set_wer_is_at_most_8_percent() {
+    let rows = manifest("dev");
+    assert_eq!(rows.len(), 20);
+    let mut pairs = Vec::new();
+    for row in &rows {
+        let path = data_dir().join("dev").join(&row["file"]);
+        let t = tiny_en()
+            .transcribe_bytes(read(&path), AudioLimits::default(), &TranscribeOptions::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", row["file"]));
+        eprintln!("{}\n  ref: {}\n  hyp: {}", row["file"], row["reference"], t.text);
+        pairs.push((row["reference"].clone(), t.text));
+    }
+    let (errors, words) = eval::corpus_wer(pairs.iter().map(|(r, h)| (r.as_str(), h.as_str())));
+    let wer = errors as f64 / words as f64;
+    eprintln!("dev WER {:.2}% ({errors}/{words})", wer * 100.0);
+    assert!(wer <= 0.08, "dev WER {:.2}% > 8%", wer * 100.0);
+}
+
+#[test]
+fn a_clip_over_60_s_gives_ordered_segments_covering_every_clip() {
+    let names = [
+        "jfk.flac",
+        "ls_test-clean_1995-1837-0001.wav",
+        "fleurs_en_000.ogg",
+        "fleurs_en_005.ogg",
+        "fleurs_en_006.ogg",
+        "fleurs_en_008.ogg",
+        "leopard_test_en.wav",
+        "fleurs_en_009.ogg",
+    ];
+    let rows = manifest("dev");
+    let mut pcm = Vec::new();
+    let mut refs = Vec::new();
+    for name in names {
+        let row = rows.iter().find(|r| r["file"] == name).expect("clip in manifest");
+        let clip = audio::load(read(&data_dir().join("dev").join(name)), AudioLimits::default()).expect("decode");
+        pcm.extend_from_slice(&clip.samples);
+        pcm.extend(std::iter::repeat_n(0.0, 8_000)); // half a second between clips
+        refs.push(row["reference"].clone());
+    }
+    let duration = pcm.len() as f64 / 16_000.0;
+    assert!(duration > 60.0, "{duration}");
+    let t = tiny_en().transcribe_pcm(&pcm, &TranscribeOptions::default()).expect("transcribe");
+    for s in &t.segments {
+        eprintln!(
+            "[{:.2} {:.2}] seek {} t={} lp={:.2} ns={:.2} {}",
+            s.start, s.end, s.seek, s.temperature, s.avg_logprob, s.no_speech_prob, s.text
+        );
+    }
+    let mut last_end = 0.0;
+    for s in &t.segments {
+        assert!(s.start >= last_end - 1e-9 && s.end > s.start && s.end <= duration + 1e-9, "{s:?} after {last_end}");
+        last_end = s.end;
+    }
+    assert!(last_end > 55.0, "the segments stop at {last_end} s of {duration}");
+    assert!(t.segments.iter().any(|s| s.seek > 0), "more than one window was decoded");
+    let hyp = eval::normalize_english(&t.text);
+    for r in refs {
+        let words = eval::normalize_english(&r);
+        let d = eval::substring_edit_distance(&words, &hyp);
+        assert!(d * 5 <= words.len(), "clip text not found ({d} edits): {r}");
+    }
+}
+
+#[test]
+fn an_initial_prompt_is_used_and_the_text_stays_right() {
+    let o = TranscribeOptions {
+        initial_prompt: Some("President Kennedy's inaugural address.".into()),
+        ..Default::default()
+    };
+    let t =
+        tiny_en().transcribe_bytes(read(&data_dir().join("jfk.flac")), AudioLimits::default(), &o).expect("transcribe");
+    assert_eq!(norm(&t.text), norm(JFK), "got: {}", t.text);
+}
+
+#[test]
+fn formats_render_segments() {
+    let t = tiny_en()
+        .transcribe_bytes(read(&data_dir().join("jfk.flac")), AudioLimits::default(), &TranscribeOptions::default())
+        .expect("transcribe");
+    let srt = stt_engine::format::to_srt(&t);
+    assert!(srt.starts_with("1\n00:00:00,000 --> 00:00:"), "{srt}");
+    let vtt = stt_engine::format::to_vtt(&t);
+    assert!(vtt.starts_with("WEBVTT\n\n00:00:00.000 --> "), "{vtt}");
+    assert!(norm(&srt).contains("ask not what your country can do for you"));
+}

