@@ -55,7 +55,8 @@ pub fn sha256_file(path: &Path) -> Result<String, FetchError> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn verify(path: &Path, pkg: &Package) -> Result<(), FetchError> {
+/// Checks a wheel against its pinned sha256.
+pub fn verify(path: &Path, pkg: &Package) -> Result<(), FetchError> {
     let actual = sha256_file(path)?;
     if actual != pkg.sha256 {
         return Err(FetchError::Checksum { path: path.to_path_buf(), expected: pkg.sha256.clone(), actual });

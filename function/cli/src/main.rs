@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -45,6 +46,9 @@ enum Cmd {
         without_timestamps: bool,
         #[arg(long, default_value_t = 1800.0)]
         max_duration: f64,
+        /// Add seconds spent loading the model and transcribing each file to the JSON output.
+        #[arg(long)]
+        timings: bool,
     },
 }
 
@@ -71,8 +75,13 @@ fn run() -> anyhow::Result<ExitCode> {
         temperature,
         without_timestamps,
         max_duration,
+        timings,
     } = Cli::parse().cmd;
+    let started = Instant::now();
     let engine = Engine::load_dir(&model).with_context(|| format!("loading {}", model.display()))?;
+    if timings {
+        println!("{}", serde_json::json!({ "load_s": started.elapsed().as_secs_f64() }));
+    }
     let options = TranscribeOptions {
         task: if translate { Task::Translate } else { Task::Transcribe },
         language,
@@ -85,8 +94,13 @@ fn run() -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for file in files {
         let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+        let started = Instant::now();
         match engine.transcribe_bytes(bytes, limits, &options) {
             Ok(t) => match format {
+                Format::Json if timings => println!(
+                    "{}",
+                    serde_json::json!({ "file": file, "text": t.text, "duration": t.duration, "transcribe_s": started.elapsed().as_secs_f64() })
+                ),
                 Format::Json => println!("{}", serde_json::json!({ "file": file, "text": t.text })),
                 Format::VerboseJson => println!("{}", serde_json::json!({ "file": file, "transcript": t })),
                 Format::Text => print!("{}", format::to_text(&t)),

