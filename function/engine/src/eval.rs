@@ -159,6 +159,32 @@ pub fn substring_edit_distance(needle: &[String], haystack: &[String]) -> usize 
     prev.into_iter().min().unwrap_or(needle.len())
 }
 
+/// Dev clips that, joined half a second apart, make the 83 s long-form clip of the tests and
+/// benchmarks (clips tiny.en transcribes well alone, so misses come from long-form handling).
+pub const LONG_FORM_CLIPS: &[&str] = &[
+    "jfk.flac",
+    "ls_test-clean_1995-1837-0001.wav",
+    "fleurs_en_000.ogg",
+    "fleurs_en_005.ogg",
+    "fleurs_en_006.ogg",
+    "fleurs_en_008.ogg",
+    "leopard_test_en.wav",
+    "fleurs_en_009.ogg",
+];
+
+/// Decodes the named clips of `dir` and joins them, half a second of silence after each.
+pub fn join_clips(dir: &std::path::Path, names: &[&str]) -> Result<Vec<f32>, crate::EngineError> {
+    let mut pcm = Vec::new();
+    for name in names {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path)
+            .map_err(|e| crate::EngineError::ModelFiles { path: path.display().to_string(), message: e.to_string() })?;
+        pcm.extend(crate::audio::load(bytes, crate::AudioLimits::default())?.samples);
+        pcm.extend(std::iter::repeat_n(0.0, 8_000));
+    }
+    Ok(pcm)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use stt_engine::{AudioLimits, TranscribeOptions, audio, eval};
+use stt_engine::{AudioLimits, TranscribeOptions, eval};
 
 #[test]
 fn jfk_flac_is_transcribed_exactly() {
@@ -41,26 +41,12 @@ fn dev_set_wer_is_at_most_8_percent() {
 
 #[test]
 fn a_clip_over_60_s_gives_ordered_segments_covering_every_clip() {
-    let names = [
-        "jfk.flac",
-        "ls_test-clean_1995-1837-0001.wav",
-        "fleurs_en_000.ogg",
-        "fleurs_en_005.ogg",
-        "fleurs_en_006.ogg",
-        "fleurs_en_008.ogg",
-        "leopard_test_en.wav",
-        "fleurs_en_009.ogg",
-    ];
     let rows = manifest("dev");
-    let mut pcm = Vec::new();
-    let mut refs = Vec::new();
-    for name in names {
-        let row = rows.iter().find(|r| r["file"] == name).expect("clip in manifest");
-        let clip = audio::load(read(&data_dir().join("dev").join(name)), AudioLimits::default()).expect("decode");
-        pcm.extend_from_slice(&clip.samples);
-        pcm.extend(std::iter::repeat_n(0.0, 8_000)); // half a second between clips
-        refs.push(row["reference"].clone());
-    }
+    let pcm = eval::join_clips(&data_dir().join("dev"), eval::LONG_FORM_CLIPS).expect("decode");
+    let refs: Vec<String> = eval::LONG_FORM_CLIPS
+        .iter()
+        .map(|name| rows.iter().find(|r| r["file"] == *name).expect("clip in manifest")["reference"].clone())
+        .collect();
     let duration = pcm.len() as f64 / 16_000.0;
     assert!(duration > 60.0, "{duration}");
     let t = tiny_en().transcribe_pcm(&pcm, &TranscribeOptions::default()).expect("transcribe");
