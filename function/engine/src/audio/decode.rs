@@ -13,6 +13,9 @@ use symphonia::core::meta::MetadataOptions;
 use super::opus::OpusStream;
 use super::{AudioError, AudioLimits};
 
+const MIN_RATE: u32 = 1_000;
+const MAX_RATE: u32 = 384_000;
+
 /// Mono audio at the source's own rate.
 #[derive(Debug, Clone)]
 pub struct MonoPcm {
@@ -61,7 +64,11 @@ pub fn decode_mono(bytes: Vec<u8>, limits: AudioLimits) -> Result<MonoPcm, Audio
         Some(CodecParameters::Audio(p)) => p.clone(),
         _ => return Err(AudioError::NoAudioTrack),
     };
-    let rate = params.sample_rate.filter(|&r| r > 0).ok_or_else(|| AudioError::Corrupt("no sample rate".into()))?;
+    let rate = params.sample_rate.ok_or_else(|| AudioError::Corrupt("no sample rate".into()))?;
+    // Outside this range a header is lying, and the resampler's tables would grow with it.
+    if !(MIN_RATE..=MAX_RATE).contains(&rate) {
+        return Err(AudioError::Corrupt(format!("sample rate {rate} Hz is outside {MIN_RATE}–{MAX_RATE} Hz")));
+    }
     let channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(1).max(1);
     let max_frames = (limits.max_duration_s * rate as f64).ceil() as usize;
 
@@ -126,4 +133,38 @@ pub fn decode_mono(bytes: Vec<u8>, limits: AudioLimits) -> Result<MonoPcm, Audio
         Codec::Symphonia(_) => rate,
     };
     Ok(MonoPcm { samples: out, rate, channels })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 16-bit mono WAV header claiming `rate`, with `n` samples of silence.
+    fn wav(rate: u32, n: u32) -> Vec<u8> {
+        let mut f = Vec::new();
+        f.extend_from_slice(b"RIFF");
+        f.extend_from_slice(&(36 + 2 * n).to_le_bytes());
+        f.extend_from_slice(b"WAVEfmt ");
+        f.extend_from_slice(&16u32.to_le_bytes());
+        f.extend_from_slice(&1u16.to_le_bytes());
+        f.extend_from_slice(&1u16.to_le_bytes());
+        f.extend_from_slice(&rate.to_le_bytes());
+        f.extend_from_slice(&(rate.wrapping_mul(2)).to_le_bytes());
+        f.extend_from_slice(&2u16.to_le_bytes());
+        f.extend_from_slice(&16u16.to_le_bytes());
+        f.extend_from_slice(b"data");
+        f.extend_from_slice(&(2 * n).to_le_bytes());
+        f.extend(std::iter::repeat_n(0u8, 2 * n as usize));
+        f
+    }
+
+    #[test]
+    fn absurd_sample_rates_are_refused() {
+        for rate in [1, 999, 400_000, 4_000_000_000] {
+            let r = decode_mono(wav(rate, 100), AudioLimits::default());
+            assert!(matches!(r, Err(AudioError::Corrupt(_)) | Err(AudioError::UnsupportedFormat(_))), "{rate}: {r:?}");
+        }
+        let ok = decode_mono(wav(8_000, 100), AudioLimits::default()).expect("8 kHz is fine");
+        assert_eq!((ok.rate, ok.samples.len()), (8_000, 100));
+    }
 }
