@@ -10,8 +10,9 @@ NATIVE := $(CARGO_TARGET_DIR)/release
 WASM := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release
 MODEL ?= tiny.en
 FILE ?= $(STT_DATA_DIR)/jfk.flac
+export STT_LISTEN ?= 127.0.0.1:3000
 
-.PHONY: all build component toolchain models serve test test-rust lint fmt bench clean-models
+.PHONY: all build component transcribe toolchain models serve test test-rust lint fmt bench clean-models
 
 all: build
 
@@ -32,7 +33,13 @@ models: build
 	$(NATIVE)/stt-models fetch tiny.en
 	$(NATIVE)/stt-models fetch base
 
+# The function of spin.toml under our wasmtime host, on STT_LISTEN (default 127.0.0.1:3000).
 serve: build
+	$(NATIVE)/stt-models fetch $(MODEL)
+	$(NATIVE)/stt-host serve --manifest spin.toml
+
+# One file through the native command, without HTTP.
+transcribe: build
 	$(NATIVE)/stt-models fetch $(MODEL)
 	$(NATIVE)/stt transcribe --model $(STT_MODELS_DIR)/$(MODEL) --format text $(FILE)
 

@@ -2,3 +2,6 @@
 
 pub mod command;
 pub mod component_cache;
+pub mod manifest;
+pub mod server;
+pub mod variables;

@@ -1,0 +1,89 @@
+//! `stt-host serve` with the project's spin.toml: real HTTP on 127.0.0.1, the real component,
+//! the real model.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("STT_DATA_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("../shared/data"))
+}
+
+struct Host {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start() -> Host {
+    let root = workspace();
+    assert!(root.join("build/stt_function.wasm").is_file(), "build/stt_function.wasm is missing: run `make component`");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stt-host"))
+        .current_dir(&root)
+        .args(["serve", "--manifest", "spin.toml", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start stt-host");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("the listening line");
+    let base = line.trim().strip_prefix("listening on ").expect("listening on …").to_string();
+    Host { child, base }
+}
+
+fn multipart(file: &[u8], format: &str) -> (String, Vec<u8>) {
+    let b = "----stt-host-test";
+    let mut body = format!("--{b}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--{b}\r\nContent-Disposition: form-data; name=\"response_format\"\r\n\r\n{format}\r\n--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"jfk.flac\"\r\n\r\n").into_bytes();
+    body.extend_from_slice(file);
+    body.extend(format!("\r\n--{b}--\r\n").into_bytes());
+    (format!("multipart/form-data; boundary={b}"), body)
+}
+
+#[test]
+fn the_host_serves_the_function_over_http() {
+    let host = start();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let jfk = std::fs::read(data_dir().join("jfk.flac")).expect("jfk");
+
+    let mut r = agent
+        .post(format!("{}/transcribe", host.base))
+        .header("content-type", "audio/flac")
+        .send(&jfk[..])
+        .expect("POST /transcribe");
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json");
+    assert!(v["text"].as_str().is_some_and(|t| t.starts_with("And so my fellow Americans")), "{v}");
+
+    let (ct, body) = multipart(&jfk, "text");
+    let mut r = agent
+        .post(format!("{}/v1/audio/transcriptions", host.base))
+        .header("content-type", &ct)
+        .send(&body[..])
+        .expect("POST");
+    assert_eq!(r.status(), 200);
+    assert!(r.body_mut().read_to_string().expect("body").contains("ask not what your country can do for you"));
+
+    let mut r = agent.get(format!("{}/v1/models", host.base)).call().expect("GET /v1/models");
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json");
+    assert_eq!(v["data"][0]["id"], "tiny.en", "{v}");
+
+    let mut r = agent
+        .post(format!("{}/transcribe", host.base))
+        .header("content-type", "audio/wav")
+        .send(&b"not audio"[..])
+        .expect("POST");
+    assert_eq!(r.status(), 415);
+    let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json");
+    assert!(v["error"]["message"].is_string(), "{v}");
+}
