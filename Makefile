@@ -12,7 +12,7 @@ MODEL ?= tiny.en
 FILE ?= $(STT_DATA_DIR)/jfk.flac
 export STT_LISTEN ?= 127.0.0.1:3000
 
-.PHONY: all build component transcribe toolchain models serve test test-rust lint fmt bench clean-models
+.PHONY: all build component transcribe pydeps toolchain models serve test test-rust lint fmt bench clean-models
 
 all: build
 
@@ -43,7 +43,11 @@ transcribe: build
 	$(NATIVE)/stt-models fetch $(MODEL)
 	$(NATIVE)/stt transcribe --model $(STT_MODELS_DIR)/$(MODEL) --format text $(FILE)
 
-test: models lint test-rust
+test: models lint pydeps test-rust
+
+# Python packages the tests drive the server with.
+pydeps:
+	python3 -m pip install -q --disable-pip-version-check openai==3.57.0
 
 test-rust:
 	STT_CLI_WASM=$(WASM)/stt.wasm STT_FUNCTION_WASM=$(WASM)/stt_function.wasm cargo test --release --workspace

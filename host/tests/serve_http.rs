@@ -87,3 +87,18 @@ fn the_host_serves_the_function_over_http() {
     let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json");
     assert!(v["error"]["message"].is_string(), "{v}");
 }
+
+#[test]
+fn the_official_openai_client_transcribes_in_every_format() {
+    let host = start();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/openai_client.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(&host.base)
+        .arg(data_dir().join("jfk.flac"))
+        .output()
+        .expect("python3 (make test installs the openai package)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.lines().filter(|l| l.ends_with(" ok")).count(), 5, "{stdout}");
+}
