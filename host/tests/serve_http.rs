@@ -26,11 +26,17 @@ impl Drop for Host {
 }
 
 fn start() -> Host {
+    start_with(&[])
+}
+
+/// Starts the host with extra environment, e.g. `SPIN_VARIABLE_*` overrides.
+fn start_with(env: &[(&str, &str)]) -> Host {
     let root = workspace();
     assert!(root.join("build/stt_function.wasm").is_file(), "build/stt_function.wasm is missing: run `make component`");
     let mut child = Command::new(env!("CARGO_BIN_EXE_stt-host"))
         .current_dir(&root)
         .args(["serve", "--manifest", "spin.toml", "--listen", "127.0.0.1:0"])
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .spawn()
         .expect("start stt-host");
@@ -101,4 +107,85 @@ fn the_official_openai_client_transcribes_in_every_format() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout.lines().filter(|l| l.ends_with(" ok")).count(), 5, "{stdout}");
+}
+
+fn error_status(agent: &ureq::Agent, url: &str, ct: &str, body: &[u8]) -> u16 {
+    let mut r = agent.post(url).header("content-type", ct).send(body).expect("POST");
+    let status = r.status().as_u16();
+    if status != 200 {
+        let text = r.body_mut().read_to_string().expect("body");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status}: {text}: {e}"));
+        let e = &v["error"];
+        assert!(
+            e["message"].is_string() && e["type"].is_string() && e.get("param").is_some() && e.get("code").is_some(),
+            "{v}"
+        );
+    }
+    status
+}
+
+#[test]
+fn every_bad_input_over_http_gets_its_expected_answer() {
+    let host = start();
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let url = format!("{}/v1/audio/transcriptions", host.base);
+    let manifest = std::fs::read_to_string(data_dir().join("bad/manifest.tsv")).expect("manifest");
+    for line in manifest.lines().skip(1) {
+        let mut cols = line.split('\t');
+        let (Some(file), Some(expect)) = (cols.next(), cols.next()) else { continue };
+        let bytes = std::fs::read(data_dir().join("bad").join(file)).expect("bad file");
+        let (ct, body) = multipart(&bytes, "json");
+        let mut r = agent.post(&url).header("content-type", &ct).send(&body[..]).expect("POST");
+        let status = r.status().as_u16();
+        let v: serde_json::Value =
+            serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("JSON body");
+        eprintln!("{file} ({expect}): {status} {v}");
+        assert!(status < 500, "{file}: {status} {v}");
+        if status != 200 {
+            assert!(v["error"]["message"].is_string() && v["error"].get("code").is_some(), "{file}: {v}");
+        }
+        let text = v["text"].as_str().unwrap_or_default().to_lowercase();
+        match expect {
+            "error" => assert!((400..500).contains(&status), "{file}: {status}"),
+            "jfk" => assert!(status == 200 && text.contains("ask not what your country can do for you"), "{file}: {v}"),
+            "empty" => assert!(status == 200 && text.split_whitespace().count() <= 2, "{file}: {v}"),
+            "error_or_empty" => assert!(status != 200 || text.split_whitespace().count() <= 2, "{file}: {v}"),
+            _ => {}
+        }
+    }
+    let short = std::fs::read(data_dir().join("dev/ps_goforward.wav")).expect("clip");
+    let mut r = agent
+        .post(format!("{}/transcribe", host.base))
+        .header("content-type", "audio/wav")
+        .send(&short[..])
+        .expect("POST");
+    assert_eq!(r.status(), 200);
+    assert!(r.body_mut().read_to_string().expect("body").to_lowercase().contains("go forward"));
+}
+
+#[test]
+fn limits_and_malformed_requests_over_http_get_openai_errors() {
+    // Spin variables overridden from the environment, as `spin up` allows.
+    let host =
+        start_with(&[("SPIN_VARIABLE_MAX_DURATION_SECONDS", "5"), ("SPIN_VARIABLE_UPLOAD_LIMIT_BYTES", "3145728")]);
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let url = format!("{}/v1/audio/transcriptions", host.base);
+    let jfk = std::fs::read(data_dir().join("jfk.flac")).expect("jfk");
+    let (ct, body) = multipart(&jfk, "json");
+    assert_eq!(error_status(&agent, &url, &ct, &body), 422, "11 s over a 5 s limit");
+    let (ct, body) = multipart(&vec![0u8; 4 << 20], "json");
+    assert_eq!(error_status(&agent, &url, &ct, &body), 413);
+    assert_eq!(error_status(&agent, &url, "multipart/form-data; boundary=x", b"--x\r\nbroken"), 400);
+    let b = "----x";
+    let no_file = format!("--{b}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--{b}--\r\n");
+    assert_eq!(error_status(&agent, &url, &format!("multipart/form-data; boundary={b}"), no_file.as_bytes()), 400);
+    // The next good request succeeds.
+    let short = std::fs::read(data_dir().join("dev/ps_goforward.wav")).expect("clip");
+    let mut r = agent
+        .post(format!("{}/transcribe", host.base))
+        .header("content-type", "audio/wav")
+        .send(&short[..])
+        .expect("POST");
+    assert_eq!(r.status(), 200);
+    assert!(r.body_mut().read_to_string().expect("body").to_lowercase().contains("go forward"));
 }
