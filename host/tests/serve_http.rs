@@ -55,10 +55,27 @@ fn multipart(file: &[u8], format: &str) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={b}"), body)
 }
 
+/// A client that returns 4xx/5xx responses instead of failing on them.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
+/// After whatever came before, a good request still succeeds.
+fn assert_still_serves(agent: &ureq::Agent, host: &Host) {
+    let short = std::fs::read(data_dir().join("dev/ps_goforward.wav")).expect("clip");
+    let mut r = agent
+        .post(format!("{}/transcribe", host.base))
+        .header("content-type", "audio/wav")
+        .send(&short[..])
+        .expect("POST");
+    assert_eq!(r.status(), 200);
+    assert!(r.body_mut().read_to_string().expect("body").to_lowercase().contains("go forward"));
+}
+
 #[test]
 fn the_host_serves_the_function_over_http() {
     let host = start();
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let agent = agent();
     let jfk = std::fs::read(data_dir().join("jfk.flac")).expect("jfk");
 
     let mut r = agent
@@ -127,7 +144,7 @@ fn error_status(agent: &ureq::Agent, url: &str, ct: &str, body: &[u8]) -> u16 {
 #[test]
 fn every_bad_input_over_http_gets_its_expected_answer() {
     let host = start();
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let agent = agent();
     let url = format!("{}/v1/audio/transcriptions", host.base);
     let manifest = std::fs::read_to_string(data_dir().join("bad/manifest.tsv")).expect("manifest");
     for line in manifest.lines().skip(1) {
@@ -153,14 +170,7 @@ fn every_bad_input_over_http_gets_its_expected_answer() {
             _ => {}
         }
     }
-    let short = std::fs::read(data_dir().join("dev/ps_goforward.wav")).expect("clip");
-    let mut r = agent
-        .post(format!("{}/transcribe", host.base))
-        .header("content-type", "audio/wav")
-        .send(&short[..])
-        .expect("POST");
-    assert_eq!(r.status(), 200);
-    assert!(r.body_mut().read_to_string().expect("body").to_lowercase().contains("go forward"));
+    assert_still_serves(&agent, &host);
 }
 
 #[test]
@@ -168,7 +178,7 @@ fn limits_and_malformed_requests_over_http_get_openai_errors() {
     // Spin variables overridden from the environment, as `spin up` allows.
     let host =
         start_with(&[("SPIN_VARIABLE_MAX_DURATION_SECONDS", "5"), ("SPIN_VARIABLE_UPLOAD_LIMIT_BYTES", "3145728")]);
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let agent = agent();
     let url = format!("{}/v1/audio/transcriptions", host.base);
     let jfk = std::fs::read(data_dir().join("jfk.flac")).expect("jfk");
     let (ct, body) = multipart(&jfk, "json");
@@ -179,13 +189,5 @@ fn limits_and_malformed_requests_over_http_get_openai_errors() {
     let b = "----x";
     let no_file = format!("--{b}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--{b}--\r\n");
     assert_eq!(error_status(&agent, &url, &format!("multipart/form-data; boundary={b}"), no_file.as_bytes()), 400);
-    // The next good request succeeds.
-    let short = std::fs::read(data_dir().join("dev/ps_goforward.wav")).expect("clip");
-    let mut r = agent
-        .post(format!("{}/transcribe", host.base))
-        .header("content-type", "audio/wav")
-        .send(&short[..])
-        .expect("POST");
-    assert_eq!(r.status(), 200);
-    assert!(r.body_mut().read_to_string().expect("body").to_lowercase().contains("go forward"));
+    assert_still_serves(&agent, &host);
 }
