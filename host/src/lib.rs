@@ -1,7 +1,17 @@
-//! stt-host: runs the transcription function's WebAssembly components on wasmtime.
+//! stt-host: runs the transcription function's WebAssembly components on wasmtime, one fresh
+//! instance per request, with instance slots, a bounded queue, per-instance CPU and memory
+//! limits, Prometheus metrics, probes and graceful drain.
 
+pub mod admin;
 pub mod command;
 pub mod component_cache;
+pub mod cpu;
+pub mod guest_log;
+pub mod http_error;
+pub mod instance;
 pub mod manifest;
+pub mod metrics;
 pub mod server;
+pub mod settings;
+pub mod slots;
 pub mod variables;

@@ -1,5 +1,6 @@
-//! The parts of a Spin `spin.toml` (manifest version 2) the host uses: one HTTP component, its
-//! source, mounted files and variables, so that `spin up` and `stt-host serve` run the same app.
+//! The parts of a Spin `spin.toml` (manifest version 2) the host uses: the HTTP triggers' routes
+//! and components, their sources, mounted files and variables, so that `spin up` and
+//! `stt-host serve` run the same app.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -52,15 +53,58 @@ struct RawFile {
     destination: String,
 }
 
-/// The HTTP component the manifest routes to, with paths resolved against the manifest's folder.
+/// One HTTP component and the route it serves, with paths resolved against the manifest's folder.
 #[derive(Debug, Clone)]
-pub struct App {
-    pub route: String,
+pub struct HttpComponent {
+    pub id: String,
+    pub route: Route,
     pub source: PathBuf,
     /// Host folder → guest path, mounted read-only.
     pub files: Vec<(PathBuf, String)>,
     /// Component variables after template expansion with application variables.
     pub variables: BTreeMap<String, String>,
+}
+
+/// A Spin route: an exact path, or a prefix when it ends in `/...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Exact(String),
+    Prefix(String),
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Route::Exact(p) => f.write_str(p),
+            Route::Prefix(p) => write!(f, "{p}/..."),
+        }
+    }
+}
+
+impl Route {
+    fn parse(route: &str) -> Self {
+        match route.strip_suffix("/...") {
+            Some(prefix) => Route::Prefix(prefix.trim_end_matches('/').to_string()),
+            None => Route::Exact(route.to_string()),
+        }
+    }
+
+    /// How specific the match of `path` is (longer wins, exact beats prefix), or `None`.
+    fn score(&self, path: &str) -> Option<usize> {
+        match self {
+            Route::Exact(p) => (p == path).then_some(2 * p.len() + 1),
+            Route::Prefix(p) => {
+                let rest = path.strip_prefix(p.as_str())?;
+                (rest.is_empty() || rest.starts_with('/')).then_some(2 * p.len())
+            }
+        }
+    }
+}
+
+/// The HTTP components of a manifest.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub components: Vec<HttpComponent>,
 }
 
 impl App {
@@ -70,11 +114,9 @@ impl App {
         let invalid = |message: String| ManifestError::Invalid { path: path.to_path_buf(), message };
         let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
         let raw: Raw = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-        let trigger = raw.trigger.http.first().ok_or_else(|| invalid("no [[trigger.http]]".into()))?;
-        let comp = raw
-            .component
-            .get(&trigger.component)
-            .ok_or_else(|| invalid(format!("no component `{}`", trigger.component)))?;
+        if raw.trigger.http.is_empty() {
+            return Err(invalid("no [[trigger.http]]".into()));
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         let app_vars: BTreeMap<String, String> = raw
             .variables
@@ -84,17 +126,36 @@ impl App {
                 (k.clone(), env.or_else(|| v.default.clone()).unwrap_or_default())
             })
             .collect();
-        let variables = comp
-            .variables
+        let mut components = Vec::new();
+        for trigger in &raw.trigger.http {
+            let comp = raw
+                .component
+                .get(&trigger.component)
+                .ok_or_else(|| invalid(format!("no component `{}`", trigger.component)))?;
+            let variables = comp
+                .variables
+                .iter()
+                .map(|(k, template)| Ok((k.clone(), expand(template, &app_vars).map_err(invalid)?)))
+                .collect::<Result<_, ManifestError>>()?;
+            components.push(HttpComponent {
+                id: trigger.component.clone(),
+                route: Route::parse(&trigger.route),
+                source: base.join(&comp.source),
+                files: comp.files.iter().map(|f| (base.join(&f.source), f.destination.clone())).collect(),
+                variables,
+            });
+        }
+        Ok(Self { components })
+    }
+
+    /// The index of the component whose route matches `path` most specifically.
+    pub fn route(&self, path: &str) -> Option<usize> {
+        self.components
             .iter()
-            .map(|(k, template)| Ok((k.clone(), expand(template, &app_vars).map_err(invalid)?)))
-            .collect::<Result<_, ManifestError>>()?;
-        Ok(Self {
-            route: trigger.route.clone(),
-            source: base.join(&comp.source),
-            files: comp.files.iter().map(|f| (base.join(&f.source), f.destination.clone())).collect(),
-            variables,
-        })
+            .enumerate()
+            .filter_map(|(i, c)| c.route.score(path).map(|s| (s, i)))
+            .max_by_key(|(s, _)| *s)
+            .map(|(_, i)| i)
     }
 }
 
@@ -111,4 +172,35 @@ fn expand(template: &str, vars: &BTreeMap<String, String>) -> Result<String, Str
     }
     out.push_str(rest);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(routes: &[&str]) -> App {
+        let components = routes
+            .iter()
+            .map(|r| HttpComponent {
+                id: r.to_string(),
+                route: Route::parse(r),
+                source: PathBuf::new(),
+                files: vec![],
+                variables: BTreeMap::new(),
+            })
+            .collect();
+        App { components }
+    }
+
+    #[test]
+    fn routes_match_as_in_spin() {
+        let a = app(&["/...", "/hog/...", "/hog/exact"]);
+        assert_eq!(a.route("/transcribe"), Some(0));
+        assert_eq!(a.route("/"), Some(0));
+        assert_eq!(a.route("/hog/spin"), Some(1));
+        assert_eq!(a.route("/hog"), Some(1));
+        assert_eq!(a.route("/hogwash"), Some(0));
+        assert_eq!(a.route("/hog/exact"), Some(2));
+        assert_eq!(app(&["/api/..."]).route("/other"), None);
+    }
 }

@@ -1,76 +1,12 @@
 //! `stt-host serve` with the project's spin.toml: real HTTP on 127.0.0.1, the real component,
 //! the real model.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("STT_DATA_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("../shared/data"))
-}
-
-struct Host {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start() -> Host {
-    start_with(&[])
-}
-
-/// Starts the host with extra environment, e.g. `SPIN_VARIABLE_*` overrides.
-fn start_with(env: &[(&str, &str)]) -> Host {
-    let root = workspace();
-    assert!(root.join("build/stt_function.wasm").is_file(), "build/stt_function.wasm is missing: run `make component`");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stt-host"))
-        .current_dir(&root)
-        .args(["serve", "--manifest", "spin.toml", "--listen", "127.0.0.1:0"])
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start stt-host");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("the listening line");
-    let base = line.trim().strip_prefix("listening on ").expect("listening on …").to_string();
-    Host { child, base }
-}
-
-fn multipart(file: &[u8], format: &str) -> (String, Vec<u8>) {
-    let b = "----stt-host-test";
-    let mut body = format!("--{b}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--{b}\r\nContent-Disposition: form-data; name=\"response_format\"\r\n\r\n{format}\r\n--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"jfk.flac\"\r\n\r\n").into_bytes();
-    body.extend_from_slice(file);
-    body.extend(format!("\r\n--{b}--\r\n").into_bytes());
-    (format!("multipart/form-data; boundary={b}"), body)
-}
-
-/// A client that returns 4xx/5xx responses instead of failing on them.
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).build().into()
-}
-
-/// After whatever came before, a good request still succeeds.
-fn assert_still_serves(agent: &ureq::Agent, host: &Host) {
-    let short = std::fs::read(data_dir().join("dev/ps_goforward.wav")).expect("clip");
-    let mut r = agent
-        .post(format!("{}/transcribe", host.base))
-        .header("content-type", "audio/wav")
-        .send(&short[..])
-        .expect("POST");
-    assert_eq!(r.status(), 200);
-    assert!(r.body_mut().read_to_string().expect("body").to_lowercase().contains("go forward"));
-}
+use common::{agent, assert_still_serves, data_dir, multipart, start, start_with};
 
 #[test]
 fn the_host_serves_the_function_over_http() {
@@ -107,8 +43,33 @@ fn the_host_serves_the_function_over_http() {
         .send(&b"not audio"[..])
         .expect("POST");
     assert_eq!(r.status(), 415);
+    let request_id = r.headers().get("x-request-id").and_then(|v| v.to_str().ok()).expect("x-request-id").to_string();
     let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json");
     assert!(v["error"]["message"].is_string(), "{v}");
+
+    // Every request is in /metrics under its route template, and in the log with its id.
+    let m = host.metrics();
+    for line in [
+        r#"http_requests_total{path="/transcribe",method="POST",status="200"} 1"#,
+        r#"http_requests_total{path="/v1/audio/transcriptions",method="POST",status="200"} 1"#,
+        r#"http_requests_total{path="/v1/models",method="GET",status="200"} 1"#,
+        r#"http_requests_total{path="/transcribe",method="POST",status="415"} 1"#,
+        r#"http_request_duration_seconds_bucket{le="60.0",path="/transcribe",method="POST",status="200"} 1"#,
+        "stt_audio_seconds_total 22.0",
+        "stt_rtf_count 2",
+        "stt_ready 1",
+    ] {
+        assert!(m.contains(line), "{line} not in\n{m}");
+    }
+    let log = host.log_text();
+    assert!(
+        log.lines().any(|l| l.contains(&request_id) && l.contains("status=415") && l.contains("/transcribe")),
+        "no log line for {request_id}:\n{log}"
+    );
+    for probe in ["healthz", "readyz"] {
+        let r = agent.get(format!("{}/{probe}", host.admin)).call().expect("probe");
+        assert_eq!(r.status(), 200, "{probe}");
+    }
 }
 
 #[test]

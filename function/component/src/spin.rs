@@ -22,6 +22,12 @@ fn config() -> FunctionConfig {
     }
 }
 
+/// One line on stderr (the component's log under Spin too); `stt-host` reads it to scale the
+/// instance's CPU budget to the audio's length.
+fn log_audio_seconds(seconds: f64) {
+    eprintln!("stt-function: audio_seconds={seconds:.3}");
+}
+
 #[http_component]
 fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
     let request = api::Request {
@@ -31,6 +37,6 @@ fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
         content_type: req.header("content-type").and_then(|v| v.as_str()).map(str::to_string),
         body: req.into_body(),
     };
-    let r = Function::new(config()).handle(request);
+    let r = Function::new(config()).observe_audio(log_audio_seconds).handle(request);
     Ok(Response::builder().status(r.status).header("content-type", r.content_type).body(r.body).build())
 }

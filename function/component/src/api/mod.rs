@@ -66,6 +66,9 @@ fn ok((content_type, body): (&'static str, Vec<u8>)) -> Response {
 pub struct Function {
     pub config: FunctionConfig,
     engine: Option<Engine>,
+    /// Told the audio's duration once it is decoded, before the model runs (the component logs
+    /// it, which lets a host scale the instance's CPU budget to the audio's length).
+    audio_observer: fn(f64),
 }
 
 fn query_param(query: &str, key: &str) -> Option<String> {
@@ -74,11 +77,16 @@ fn query_param(query: &str, key: &str) -> Option<String> {
 
 impl Function {
     pub fn new(config: FunctionConfig) -> Self {
-        Self { config, engine: None }
+        Self { config, engine: None, audio_observer: |_| {} }
     }
 
     pub fn with_engine(config: FunctionConfig, engine: Engine) -> Self {
-        Self { config, engine: Some(engine) }
+        Self { config, engine: Some(engine), audio_observer: |_| {} }
+    }
+
+    pub fn observe_audio(mut self, observer: fn(f64)) -> Self {
+        self.audio_observer = observer;
+        self
     }
 
     fn engine(&mut self) -> Result<&Engine, ApiError> {
@@ -137,7 +145,9 @@ impl Function {
 
     fn run(&mut self, audio: Vec<u8>, o: TranscribeOptions) -> Result<stt_engine::Transcript, ApiError> {
         let limits = AudioLimits { max_duration_s: self.config.max_duration_s };
-        Ok(self.engine()?.transcribe_bytes(audio, limits, &o)?)
+        let pcm = stt_engine::audio::load(audio, limits).map_err(stt_engine::EngineError::from)?;
+        (self.audio_observer)(pcm.duration_s());
+        Ok(self.engine()?.transcribe_pcm(&pcm.samples, &o)?)
     }
 
     fn openai(&mut self, content_type: Option<&str>, body: Vec<u8>, translate: bool) -> Result<Response, ApiError> {

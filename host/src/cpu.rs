@@ -1,0 +1,95 @@
+//! How much CPU this process may use (cgroup v2 `cpu.max`, else the core count), and the CPU
+//! time of the current thread, which is what the instance on a slot thread has used.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Cores allowed by one cgroup v2 `cpu.max` file ("max 100000" or "250000 100000").
+pub fn cores_from_cpu_max(text: &str) -> Option<f64> {
+    let mut it = text.split_whitespace();
+    let quota = it.next()?;
+    let period: f64 = it.next()?.parse().ok()?;
+    if quota == "max" || period <= 0.0 {
+        return None;
+    }
+    let quota: f64 = quota.parse().ok()?;
+    (quota > 0.0).then_some(quota / period)
+}
+
+/// The tightest `cpu.max` on the path from this process's cgroup up to the root: a limit set
+/// on a parent (a pod) applies to its children (the container) too.
+fn cgroup_cores(root: &Path, own: &str) -> Option<f64> {
+    let mut dir = PathBuf::from(own.trim());
+    let mut best: Option<f64> = None;
+    loop {
+        let rel = dir.strip_prefix("/").unwrap_or(&dir);
+        if let Some(c) =
+            std::fs::read_to_string(root.join(rel).join("cpu.max")).ok().and_then(|t| cores_from_cpu_max(&t))
+        {
+            best = Some(best.map_or(c, |b: f64| b.min(c)));
+        }
+        if !dir.pop() {
+            return best;
+        }
+    }
+}
+
+/// The CPU this process may use, in cores.
+pub fn usable_cores() -> f64 {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("0::").map(str::to_string)))
+        .unwrap_or_else(|| "/".into());
+    cgroup_cores(Path::new("/sys/fs/cgroup"), &own).map_or(cores, |c| c.min(cores))
+}
+
+/// One instance is one core of work: a slot per whole core, at least one.
+pub fn slots_for(cores: f64) -> usize {
+    if cores.is_finite() { (cores.floor() as usize).max(1) } else { 1 }
+}
+
+/// CPU time the calling thread has used.
+pub fn thread_cpu_time() -> Duration {
+    cpu_time::ThreadTime::now().as_duration()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_max_is_read_as_cores() {
+        assert_eq!(cores_from_cpu_max("max 100000\n"), None);
+        assert_eq!(cores_from_cpu_max("400000 100000\n"), Some(4.0));
+        assert_eq!(cores_from_cpu_max("250000 100000"), Some(2.5));
+        assert_eq!(cores_from_cpu_max("garbage"), None);
+        assert_eq!(slots_for(2.5), 2);
+        assert_eq!(slots_for(4.0), 4);
+        assert_eq!(slots_for(0.5), 1);
+    }
+
+    #[test]
+    fn the_tightest_limit_on_the_path_wins() {
+        let root = std::env::temp_dir().join(format!("stt-cgroup-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("kubepods/pod1/ctr")).expect("dirs");
+        std::fs::write(root.join("kubepods/pod1/cpu.max"), "300000 100000\n").expect("write");
+        std::fs::write(root.join("kubepods/pod1/ctr/cpu.max"), "max 100000\n").expect("write");
+        assert_eq!(cgroup_cores(&root, "/kubepods/pod1/ctr\n"), Some(3.0));
+        assert_eq!(cgroup_cores(&root, "/elsewhere"), None);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn thread_cpu_time_counts_work_not_sleep() {
+        let t0 = thread_cpu_time();
+        std::thread::sleep(Duration::from_millis(50));
+        let slept = thread_cpu_time() - t0;
+        let t1 = thread_cpu_time();
+        let mut x = 1u64;
+        while thread_cpu_time() - t1 < Duration::from_millis(50) {
+            x = std::hint::black_box(x.wrapping_mul(3).wrapping_add(1));
+        }
+        assert!(slept < Duration::from_millis(20), "sleeping used {slept:?} of CPU");
+    }
+}

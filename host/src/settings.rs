@@ -1,0 +1,67 @@
+//! The host's tunables: instance slots, queue, per-instance CPU budget and memory cap, request
+//! limits and drain grace. `main` fills them from flags and the environment.
+
+use std::time::Duration;
+
+/// CPU time an instance may use before it is stopped.
+#[derive(Debug, Clone)]
+pub struct CpuBudget {
+    /// `STT_CPU_BUDGET_MS`: the same budget for every request.
+    pub fixed: Option<Duration>,
+    /// Otherwise `base + per_audio_second × audio seconds`; the base covers start-up, model
+    /// load and decoding, which happen before the audio's length is known.
+    pub base: Duration,
+    pub per_audio_second: f64,
+}
+
+impl CpuBudget {
+    /// The budget once the audio's length is known (`None` before the function has decoded it).
+    pub fn allowance(&self, audio_seconds: Option<f64>) -> Duration {
+        if let Some(fixed) = self.fixed {
+            return fixed;
+        }
+        let secs = audio_seconds.filter(|s| s.is_finite()).unwrap_or(0.0).clamp(0.0, 1e6);
+        let scaled = self.per_audio_second.clamp(0.0, 1e3) * secs;
+        self.base + Duration::from_secs_f64(scaled)
+    }
+
+    /// Wall-clock limit, for a guest that blocks without using CPU: twice the CPU budget plus
+    /// slack, since on its own slot an instance's wall time is close to its CPU time.
+    pub fn wall_allowance(&self, audio_seconds: Option<f64>) -> Duration {
+        self.allowance(audio_seconds) * 2 + Duration::from_secs(5)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Instances that may run at once (one core each).
+    pub slots: usize,
+    /// Admitted requests that may wait for a slot; beyond it, 503 with Retry-After.
+    pub queue_depth: usize,
+    pub budget: CpuBudget,
+    /// Linear memory one instance may grow to, bytes.
+    pub instance_memory: usize,
+    /// Largest request body the host buffers before giving it to an instance.
+    pub max_request_bytes: usize,
+    /// Time a client has to send its whole body.
+    pub body_timeout: Duration,
+    /// How long SIGTERM waits for in-flight requests.
+    pub drain_grace: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_scales_with_audio_unless_fixed() {
+        let b = CpuBudget { fixed: None, base: Duration::from_secs(15), per_audio_second: 1.0 };
+        assert_eq!(b.allowance(None), Duration::from_secs(15));
+        assert_eq!(b.allowance(Some(60.0)), Duration::from_secs(75));
+        assert_eq!(b.allowance(Some(f64::NAN)), Duration::from_secs(15));
+        assert_eq!(b.allowance(Some(-3.0)), Duration::from_secs(15));
+        assert_eq!(b.wall_allowance(Some(60.0)), Duration::from_secs(155));
+        let f = CpuBudget { fixed: Some(Duration::from_millis(500)), ..b };
+        assert_eq!(f.allowance(Some(600.0)), Duration::from_millis(500));
+    }
+}
