@@ -12,7 +12,7 @@ MODEL ?= tiny.en
 FILE ?= $(STT_DATA_DIR)/jfk.flac
 export STT_LISTEN ?= 127.0.0.1:3000
 
-.PHONY: all build component test-components transcribe pydeps toolchain models serve test test-rust lint fmt bench clean-models
+.PHONY: all build component test-components dist jsdeps transcribe pydeps toolchain models serve test test-rust lint fmt bench clean-models
 
 all: build
 
@@ -47,11 +47,29 @@ transcribe: build
 	$(NATIVE)/stt-models fetch $(MODEL)
 	$(NATIVE)/stt transcribe --model $(STT_MODELS_DIR)/$(MODEL) --format text $(FILE)
 
-test: models lint pydeps test-rust
+# What the container image ships (k8s/Dockerfile copies dist/ as it is): the host, spin.toml,
+# the component with its precompiled code, and the default model.
+dist: build
+	$(NATIVE)/stt-models fetch $(MODEL)
+	rm -rf dist && mkdir -p dist/bin dist/build dist/models
+	cp $(NATIVE)/stt-host dist/bin/stt-host
+	strip dist/bin/stt-host
+	cp spin.toml dist/spin.toml
+	cp build/stt_function.wasm dist/build/stt_function.wasm
+	cp -r $(STT_MODELS_DIR)/$(MODEL) dist/models/$(MODEL)
+	dist/bin/stt-host compile --manifest dist/spin.toml --cache dist/build/cwasm-cache
 
-# Python packages the tests drive the server with.
+test: models lint pydeps jsdeps test-rust
+
+# Python packages the tests use: the OpenAI client, Kubernetes' schemas.
 pydeps:
-	python3 -m pip install -q --disable-pip-version-check openai==3.57.0
+	python3 -m pip install -q --disable-pip-version-check openai==3.57.0 kubernetes-validate==1.37.0
+
+# The prometheus-operator schemas (PrometheusRule, ServiceMonitor) for the k8s/ checks.
+export STT_NODE_MODULES ?= $(HOME)/.cache/stt-edge/npm/node_modules
+jsdeps:
+	test -d $(STT_NODE_MODULES)/@kubernetes-models/prometheus-operator || \
+		npm install --prefix $(dir $(STT_NODE_MODULES)) --no-audit --no-fund --silent @kubernetes-models/prometheus-operator@6.0.0
 
 test-rust: test-components
 	STT_CLI_WASM=$(WASM)/stt.wasm STT_FUNCTION_WASM=$(WASM)/stt_function.wasm STT_HOG_WASM=$(WASM)/stt_test_hog.wasm \

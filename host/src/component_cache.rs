@@ -46,9 +46,21 @@ pub fn load(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> Result<Compo
         |e: wasmtime::Error| CacheError::Compile { path: wasm_path.to_path_buf(), message: format!("{e:#}") };
     let component = Component::new(engine, &wasm).map_err(compile_err)?;
     let bytes = component.serialize().map_err(compile_err)?;
+    // A cache that cannot be written (a read-only image whose precompiled code does not match
+    // this CPU, say) costs a compile per start, not the start itself.
+    if let Err(e) = store(cache_dir, &cached, &bytes) {
+        eprintln!("stt-host: not caching compiled {}: {e}", wasm_path.display());
+    }
+    Ok(component)
+}
+
+fn store(cache_dir: &Path, cached: &Path, bytes: &[u8]) -> Result<(), CacheError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CacheError::Io { path, source }
+    };
     std::fs::create_dir_all(cache_dir).map_err(io(cache_dir))?;
     let tmp = cached.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, &bytes).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, &cached).map_err(io(&cached))?;
-    Ok(component)
+    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, cached).map_err(io(cached))
 }

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use stt_host::admin::{self, Health};
-use stt_host::cpu;
 use stt_host::manifest::App;
 use stt_host::metrics::Metrics;
-use stt_host::server::Server;
+use stt_host::server::{self, Server};
 use stt_host::settings::{CpuBudget, Settings};
+use stt_host::{component_cache, cpu};
 
 #[derive(Parser)]
 #[command(name = "stt-host", about = "Serve the transcription function on wasmtime")]
@@ -29,48 +29,79 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Cmd {
     /// Serve the HTTP components of a Spin manifest.
-    Serve {
-        #[arg(long, default_value = "spin.toml")]
-        manifest: PathBuf,
-        #[arg(long, env = "STT_LISTEN", default_value = "127.0.0.1:3000")]
-        listen: String,
-        /// Metrics and probes.
-        #[arg(long, env = "STT_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
-        admin_listen: String,
-        /// Where compiled components are cached.
-        #[arg(long, env = "STT_COMPILE_CACHE", default_value = "build/cwasm-cache")]
-        cache: PathBuf,
-        /// Instances that run at once, one core each [default: the CPU this process may use
-        /// (cgroup cpu.max, else the core count), rounded down; WHISPER_N_THREADS is accepted too].
-        #[arg(long, env = "STT_INSTANCE_SLOTS", value_parser = clap::value_parser!(u32).range(1..=1024))]
-        slots: Option<u32>,
-        /// Requests that may wait for a slot before new ones get 503 [default: 2 × slots].
-        #[arg(long, env = "STT_QUEUE_DEPTH")]
-        queue_depth: Option<u32>,
-        /// A fixed CPU budget per request, ms (instead of base + per audio second).
-        #[arg(long, env = "STT_CPU_BUDGET_MS")]
-        cpu_budget_ms: Option<u64>,
-        /// CPU budget before the audio's length is known (start-up, model load, decoding), ms.
-        #[arg(long, env = "STT_CPU_BUDGET_BASE_MS", default_value_t = 15_000)]
-        cpu_budget_base_ms: u64,
-        /// CPU seconds allowed per second of audio (1.0 = the guide's critical RTF).
-        #[arg(long, env = "STT_CPU_BUDGET_PER_AUDIO_SECOND", default_value_t = 1.0)]
-        cpu_budget_per_audio_second: f64,
-        /// Linear memory cap per instance, MiB.
-        #[arg(long, env = "STT_INSTANCE_MEMORY_MB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(16..=65536))]
-        instance_memory_mb: u64,
-        /// Largest request body the host accepts, MiB.
-        #[arg(long, env = "STT_MAX_REQUEST_MB", default_value_t = 32)]
-        max_request_mb: u64,
-        /// Time a client has to send its body, s.
-        #[arg(long, env = "STT_BODY_TIMEOUT_SECONDS", default_value_t = 60)]
-        body_timeout_seconds: u64,
-        /// How long SIGTERM waits for in-flight requests, s.
-        #[arg(long, env = "STT_DRAIN_SECONDS", default_value_t = 30)]
-        drain_seconds: u64,
-        #[arg(long, env = "STT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-        log_format: LogFormat,
-    },
+    Serve(ServeArgs),
+    /// Compile the manifest's components into the cache and exit (for images: pods then start
+    /// without compiling).
+    Compile(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long, default_value = "spin.toml")]
+    manifest: PathBuf,
+    #[arg(long, env = "STT_LISTEN", default_value = "127.0.0.1:3000")]
+    listen: String,
+    /// Metrics and probes.
+    #[arg(long, env = "STT_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
+    admin_listen: String,
+    /// Where compiled components are cached.
+    #[arg(long, env = "STT_COMPILE_CACHE", default_value = "build/cwasm-cache")]
+    cache: PathBuf,
+    /// Instances that run at once, one core each [default: the CPU this process may use
+    /// (cgroup cpu.max, else the core count), rounded down; WHISPER_N_THREADS is accepted too].
+    #[arg(long, env = "STT_INSTANCE_SLOTS", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    slots: Option<u32>,
+    /// Requests that may wait for a slot before new ones get 503 [default: 2 × slots].
+    #[arg(long, env = "STT_QUEUE_DEPTH")]
+    queue_depth: Option<u32>,
+    /// A fixed CPU budget per request, ms (instead of base + per audio second).
+    #[arg(long, env = "STT_CPU_BUDGET_MS")]
+    cpu_budget_ms: Option<u64>,
+    /// CPU budget before the audio's length is known (start-up, model load, decoding), ms.
+    #[arg(long, env = "STT_CPU_BUDGET_BASE_MS", default_value_t = 15_000)]
+    cpu_budget_base_ms: u64,
+    /// CPU seconds allowed per second of audio (1.0 = the guide's critical RTF).
+    #[arg(long, env = "STT_CPU_BUDGET_PER_AUDIO_SECOND", default_value_t = 1.0)]
+    cpu_budget_per_audio_second: f64,
+    /// Linear memory cap per instance, MiB.
+    #[arg(long, env = "STT_INSTANCE_MEMORY_MB", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(16..=65536))]
+    instance_memory_mb: u64,
+    /// Largest request body the host accepts, MiB.
+    #[arg(long, env = "STT_MAX_REQUEST_MB", default_value_t = 32)]
+    max_request_mb: u64,
+    /// Time a client has to send its body, s.
+    #[arg(long, env = "STT_BODY_TIMEOUT_SECONDS", default_value_t = 60)]
+    body_timeout_seconds: u64,
+    /// How long SIGTERM waits for in-flight requests, s.
+    #[arg(long, env = "STT_DRAIN_SECONDS", default_value_t = 30)]
+    drain_seconds: u64,
+    #[arg(long, env = "STT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+impl ServeArgs {
+    fn settings(&self) -> anyhow::Result<Settings> {
+        let slots = match (self.slots, std::env::var("WHISPER_N_THREADS").ok()) {
+            (Some(n), _) => n as usize,
+            (None, Some(v)) => {
+                v.trim().parse::<usize>().ok().filter(|n| *n >= 1).context("WHISPER_N_THREADS must be ≥ 1")?
+            }
+            (None, None) => cpu::slots_for(cpu::usable_cores()),
+        };
+        Ok(Settings {
+            slots,
+            queue_depth: self.queue_depth.map_or(2 * slots, |q| q as usize),
+            budget: CpuBudget {
+                fixed: self.cpu_budget_ms.map(Duration::from_millis),
+                base: Duration::from_millis(self.cpu_budget_base_ms),
+                per_audio_second: self.cpu_budget_per_audio_second,
+            },
+            instance_memory: (self.instance_memory_mb << 20) as usize,
+            max_request_bytes: (self.max_request_mb << 20) as usize,
+            body_timeout: Duration::from_secs(self.body_timeout_seconds),
+            drain_grace: Duration::from_secs(self.drain_seconds),
+        })
+    }
 }
 
 fn init_logs(format: LogFormat) {
@@ -106,53 +137,35 @@ async fn terminated() {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let Cmd::Serve {
-        manifest,
-        listen,
-        admin_listen,
-        cache,
-        slots,
-        queue_depth,
-        cpu_budget_ms,
-        cpu_budget_base_ms,
-        cpu_budget_per_audio_second,
-        instance_memory_mb,
-        max_request_mb,
-        body_timeout_seconds,
-        drain_seconds,
-        log_format,
-    } = Cli::parse().cmd;
-    init_logs(log_format);
-    let slots = match (slots, std::env::var("WHISPER_N_THREADS").ok()) {
-        (Some(n), _) => n as usize,
-        (None, Some(v)) => {
-            v.trim().parse::<usize>().ok().filter(|n| *n >= 1).context("WHISPER_N_THREADS must be ≥ 1")?
+    match Cli::parse().cmd {
+        Cmd::Serve(args) => serve(args).await,
+        Cmd::Compile(args) => {
+            init_logs(args.log_format);
+            let engine = server::engine(&args.settings()?)?;
+            for c in App::load(&args.manifest)?.components {
+                component_cache::load(&engine, &c.source, &args.cache)?;
+                println!("compiled {} into {}", c.source.display(), args.cache.display());
+            }
+            Ok(())
         }
-        (None, None) => cpu::slots_for(cpu::usable_cores()),
-    };
-    let settings = Settings {
-        slots,
-        queue_depth: queue_depth.map_or(2 * slots, |q| q as usize),
-        budget: CpuBudget {
-            fixed: cpu_budget_ms.map(Duration::from_millis),
-            base: Duration::from_millis(cpu_budget_base_ms),
-            per_audio_second: cpu_budget_per_audio_second,
-        },
-        instance_memory: (instance_memory_mb << 20) as usize,
-        max_request_bytes: (max_request_mb << 20) as usize,
-        body_timeout: Duration::from_secs(body_timeout_seconds),
-        drain_grace: Duration::from_secs(drain_seconds),
-    };
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logs(args.log_format);
+    let settings = args.settings()?;
     tracing::info!(?settings, "starting");
-    let app = App::load(&manifest)?;
+    let app = App::load(&args.manifest)?;
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
     // The admin listener first, so that probes answer (not ready) while components compile.
-    let admin = tokio::net::TcpListener::bind(&admin_listen).await.with_context(|| format!("bind {admin_listen}"))?;
+    let admin_listen = &args.admin_listen;
+    let admin = tokio::net::TcpListener::bind(admin_listen).await.with_context(|| format!("bind {admin_listen}"))?;
     println!("admin on http://{}", admin.local_addr()?);
     tokio::spawn(admin::serve(admin, health.clone(), metrics.clone()));
-    let server = Arc::new(Server::new(&app, settings, &cache, metrics, health)?);
-    let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("bind {listen}"))?;
+    let server = Arc::new(Server::new(&app, settings, &args.cache, metrics, health)?);
+    let listen = &args.listen;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("bind {listen}"))?;
     server.warm_up().await?;
     // The bound address on stdout, so that a caller that asked for port 0 learns the port.
     println!("listening on http://{}", listener.local_addr()?);

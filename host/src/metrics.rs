@@ -87,6 +87,9 @@ impl Metrics {
             instance_memory_limit: Gauge::default(),
             ready: Gauge::default(),
         };
+        // Present from the start, so that rate() over it and alerts on it work before the first
+        // refusal.
+        let _ = m.rejected.get_or_create(&ReasonLabels { reason: "queue_full".into() });
         let r = &mut m.registry;
         r.register("http_requests", "HTTP requests by route template, method and status", m.requests.clone());
         r.register(
@@ -193,5 +196,6 @@ mod tests {
         ));
         assert!(text.contains(r#"http_requests_total{path="/transcribe",method="POST",status="200"} 1"#));
         assert!(text.contains("stt_cpu_budget_exceeded_total 0"));
+        assert!(text.contains(r#"stt_requests_rejected_total{reason="queue_full"} 0"#), "{text}");
     }
 }

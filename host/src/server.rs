@@ -50,7 +50,9 @@ pub struct Server {
     next_id: AtomicU64,
 }
 
-fn engine(settings: &Settings) -> anyhow::Result<Engine> {
+/// The engine every instance runs on; `stt-host compile` uses it too, so that the code it
+/// caches matches the server's.
+pub fn engine(settings: &Settings) -> anyhow::Result<Engine> {
     // Room for every slot's instance plus the warm-up one; a component of the function has a
     // handful of core instances, memories and tables (its main module and wit-component shims).
     let n = settings.slots as u32 + 1;
