@@ -2,11 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-/// The long-form dev clips joined and cut to exactly `seconds`, written as 16 kHz WAV.
+/// The long-form dev clips joined (repeated when `seconds` is longer than all of them) and cut
+/// to exactly `seconds`, written as 16 kHz WAV.
 pub fn joined_clip(data: &Path, seconds: f64, out_dir: &Path) -> anyhow::Result<PathBuf> {
     let want = (seconds * 16_000.0) as usize;
-    let mut pcm = stt_engine::eval::join_clips(&data.join("dev"), stt_engine::eval::LONG_FORM_CLIPS)?;
-    anyhow::ensure!(pcm.len() >= want, "the joined clips last {} s, less than {seconds} s", pcm.len() / 16_000);
+    let once = stt_engine::eval::join_clips(&data.join("dev"), stt_engine::eval::LONG_FORM_CLIPS)?;
+    anyhow::ensure!(!once.is_empty(), "no long-form clips");
+    let mut pcm: Vec<f32> = once.iter().copied().cycle().take(want).collect();
     pcm.truncate(want);
     std::fs::create_dir_all(out_dir)?;
     let path = out_dir.join(format!("dev_joined_{}s.wav", seconds as u64));

@@ -31,9 +31,9 @@ pub struct Args {
     out: PathBuf,
 }
 
-type Timings = BTreeMap<(String, String), Vec<f64>>;
+pub(crate) type Timings = BTreeMap<(String, String), Vec<f64>>;
 
-fn transcribe_lines(stdout: &str, label: &str, t: &mut Timings) -> anyhow::Result<()> {
+pub(crate) fn transcribe_lines(stdout: &str, label: &str, t: &mut Timings) -> anyhow::Result<()> {
     for line in stdout.lines() {
         let v: Value = serde_json::from_str(line).with_context(|| format!("{label}: {line}"))?;
         if let (Some(file), Some(s)) = (v["file"].as_str(), v["transcribe_s"].as_f64()) {
@@ -48,7 +48,7 @@ fn transcribe_lines(stdout: &str, label: &str, t: &mut Timings) -> anyhow::Resul
     Ok(())
 }
 
-fn median(v: &[f64]) -> f64 {
+pub(crate) fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]

