@@ -49,7 +49,7 @@ pub fn load(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> Result<Compo
     // A cache that cannot be written (a read-only image whose precompiled code does not match
     // this CPU, say) costs a compile per start, not the start itself.
     if let Err(e) = store(cache_dir, &cached, &bytes) {
-        eprintln!("stt-host: not caching compiled {}: {e}", wasm_path.display());
+        tracing::warn!(component = %wasm_path.display(), error = %e, "compiled code not cached");
     }
     Ok(component)
 }
