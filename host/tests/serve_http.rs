@@ -6,7 +6,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{agent, assert_still_serves, data_dir, multipart, start, start_with};
+use common::{agent, assert_still_serves, data_dir, multipart, start, start_with, transcribe_jfk};
 
 #[test]
 fn the_host_serves_the_function_over_http() {
@@ -14,13 +14,9 @@ fn the_host_serves_the_function_over_http() {
     let agent = agent();
     let jfk = std::fs::read(data_dir().join("jfk.flac")).expect("jfk");
 
-    let mut r = agent
-        .post(format!("{}/transcribe", host.base))
-        .header("content-type", "audio/flac")
-        .send(&jfk[..])
-        .expect("POST /transcribe");
-    assert_eq!(r.status(), 200);
-    let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json");
+    let (status, body) = transcribe_jfk(&agent, &host);
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert!(v["text"].as_str().is_some_and(|t| t.starts_with("And so my fellow Americans")), "{v}");
 
     let (ct, body) = multipart(&jfk, "text");

@@ -160,27 +160,27 @@ pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder().http_status_as_error(false).build().into()
 }
 
-/// POSTs jfk.flac to /transcribe; the status and body.
-pub fn transcribe_jfk(agent: &ureq::Agent, host: &Host) -> (u16, String) {
-    let jfk = std::fs::read(data_dir().join("jfk.flac")).expect("jfk");
+/// POSTs a file of the data folder to /transcribe as `content_type`; the status and body.
+pub fn post_audio(agent: &ureq::Agent, host: &Host, file: &str, content_type: &str) -> (u16, String) {
+    let bytes = std::fs::read(data_dir().join(file)).expect("audio file");
     let mut r = agent
         .post(format!("{}/transcribe", host.base))
-        .header("content-type", "audio/flac")
-        .send(&jfk[..])
+        .header("content-type", content_type)
+        .send(&bytes[..])
         .expect("POST /transcribe");
     (r.status().as_u16(), r.body_mut().read_to_string().expect("body"))
 }
 
+/// POSTs jfk.flac to /transcribe; the status and body.
+pub fn transcribe_jfk(agent: &ureq::Agent, host: &Host) -> (u16, String) {
+    post_audio(agent, host, "jfk.flac", "audio/flac")
+}
+
 /// After whatever came before, a good request still succeeds.
 pub fn assert_still_serves(agent: &ureq::Agent, host: &Host) {
-    let short = std::fs::read(data_dir().join("dev/ps_goforward.wav")).expect("clip");
-    let mut r = agent
-        .post(format!("{}/transcribe", host.base))
-        .header("content-type", "audio/wav")
-        .send(&short[..])
-        .expect("POST");
-    assert_eq!(r.status(), 200);
-    assert!(r.body_mut().read_to_string().expect("body").to_lowercase().contains("go forward"));
+    let (status, body) = post_audio(agent, host, "dev/ps_goforward.wav", "audio/wav");
+    assert_eq!(status, 200);
+    assert!(body.to_lowercase().contains("go forward"));
 }
 
 /// The OpenAI error object of a JSON error body, checked for its shape.
