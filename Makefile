@@ -12,21 +12,27 @@ MODEL ?= tiny.en
 FILE ?= $(STT_DATA_DIR)/jfk.flac
 export STT_LISTEN ?= 127.0.0.1:3000
 
-.PHONY: all build component test-components dist jsdeps transcribe pydeps toolchain models serve test test-rust lint fmt bench clean-models
+.PHONY: all native build component test-components dist jsdeps transcribe pydeps toolchain models serve test test-rust lint fmt bench clean-models
 
 all: build
 
 toolchain:
 	rustup target add $(WASM_TARGET) >/dev/null
 
-build: toolchain component
+native: toolchain
 	cargo build --release --workspace
+
+build: component
 	cargo build --release --target $(WASM_TARGET) -p stt-cli
 
-# The Spin HTTP component, where spin.toml expects it.
-component: toolchain
+# The Spin HTTP component, where spin.toml expects it: built, then pre-initialised with the
+# default model loaded (stt-host snapshot, wasmtime-wizer), so instances start with it in memory.
+# $(WASM)/stt_function.wasm stays the component that reads the model per request.
+component: native
+	$(NATIVE)/stt-models fetch tiny.en
 	cargo build --release --target $(WASM_TARGET) -p stt-function
-	mkdir -p build && cp $(WASM)/stt_function.wasm build/stt_function.wasm
+	mkdir -p build
+	$(NATIVE)/stt-host snapshot --manifest spin.toml --input $(WASM)/stt_function.wasm --output build/stt_function.wasm
 
 # The misbehaving component the host's fault tests run (spins, sleeps, allocates forever).
 test-components: toolchain
@@ -72,7 +78,7 @@ jsdeps:
 		npm install --prefix $(dir $(STT_NODE_MODULES)) --no-audit --no-fund --silent @kubernetes-models/prometheus-operator@6.0.0
 
 test-rust: test-components
-	STT_CLI_WASM=$(WASM)/stt.wasm STT_FUNCTION_WASM=$(WASM)/stt_function.wasm STT_HOG_WASM=$(WASM)/stt_test_hog.wasm \
+	STT_CLI_WASM=$(WASM)/stt.wasm STT_FUNCTION_RAW_WASM=$(WASM)/stt_function.wasm STT_FUNCTION_WASM=$(abspath build/stt_function.wasm) STT_HOG_WASM=$(WASM)/stt_test_hog.wasm \
 		cargo test --release --workspace
 
 lint:

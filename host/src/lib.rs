@@ -14,4 +14,5 @@ pub mod metrics;
 pub mod server;
 pub mod settings;
 pub mod slots;
+pub mod snapshot;
 pub mod variables;

@@ -11,7 +11,7 @@ use stt_host::manifest::App;
 use stt_host::metrics::Metrics;
 use stt_host::server::{self, Server};
 use stt_host::settings::{CpuBudget, Settings};
-use stt_host::{component_cache, cpu};
+use stt_host::{component_cache, cpu, snapshot};
 
 #[derive(Parser)]
 #[command(name = "stt-host", about = "Serve the transcription function on wasmtime")]
@@ -33,6 +33,24 @@ enum Cmd {
     /// Compile the manifest's components into the cache and exit (for images: pods then start
     /// without compiling).
     Compile(ServeArgs),
+    /// Pre-initialise a component of the manifest (wasmtime-wizer): run its `wizer-initialize`
+    /// with the manifest's files and variables, and write the snapshot (the model loaded).
+    Snapshot(SnapshotArgs),
+}
+
+#[derive(Args)]
+struct SnapshotArgs {
+    #[arg(long, default_value = "spin.toml")]
+    manifest: PathBuf,
+    /// The component's id in the manifest [default: the only one].
+    #[arg(long)]
+    component: Option<String>,
+    /// The component as built (with the `wizer-initialize` export).
+    #[arg(long)]
+    input: PathBuf,
+    /// Where to write the pre-initialised component [default: the manifest's `source`].
+    #[arg(long)]
+    output: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -146,6 +164,29 @@ async fn main() -> anyhow::Result<()> {
                 component_cache::load(&engine, &c.source, &args.cache)?;
                 println!("compiled {} into {}", c.source.display(), args.cache.display());
             }
+            Ok(())
+        }
+        Cmd::Snapshot(args) => {
+            let app = App::load(&args.manifest)?;
+            let c = match &args.component {
+                Some(id) => {
+                    app.components.iter().find(|c| &c.id == id).with_context(|| format!("no component `{id}`"))?
+                }
+                None => match app.components.as_slice() {
+                    [only] => only,
+                    _ => anyhow::bail!("the manifest has several components: choose one with --component"),
+                },
+            };
+            let output = args.output.clone().unwrap_or_else(|| c.source.clone());
+            let t0 = std::time::Instant::now();
+            let bytes = snapshot::snapshot(c, &args.input, &output).await?;
+            println!(
+                "snapshot of {} → {} ({:.1} MB, {:.1} s)",
+                args.input.display(),
+                output.display(),
+                bytes as f64 / 1e6,
+                t0.elapsed().as_secs_f64()
+            );
             Ok(())
         }
     }

@@ -19,6 +19,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime_wasi::WasiView;
+use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
@@ -69,6 +71,17 @@ pub fn engine(settings: &Settings) -> anyhow::Result<Engine> {
     Ok(Engine::new(&config)?)
 }
 
+/// What the function may import: WASI, wasi:http and Spin's variables (`stt-host snapshot`
+/// links the same).
+pub fn add_imports<T: WasiView + WasiHttpView + 'static>(
+    linker: &mut Linker<T>,
+    variables: fn(&mut T) -> &mut Variables,
+) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+    variables::fermyon::spin::variables::add_to_linker::<_, HasSelf<Variables>>(linker, variables)
+}
+
 impl Server {
     /// Compiles (or loads from `cache_dir`) every component of the manifest and starts the slots.
     pub fn new(
@@ -80,12 +93,7 @@ impl Server {
     ) -> anyhow::Result<Self> {
         let engine = engine(&settings)?;
         let mut linker: Linker<InstanceState> = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        variables::fermyon::spin::variables::add_to_linker::<_, HasSelf<Variables>>(
-            &mut linker,
-            InstanceState::variables,
-        )?;
+        add_imports(&mut linker, InstanceState::variables)?;
         let mut components = Vec::new();
         for c in &app.components {
             let component = crate::component_cache::load(&engine, &c.source, cache_dir)

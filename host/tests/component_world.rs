@@ -1,24 +1,24 @@
 //! The function component imports only interfaces that Spin 4 and wasmtime's wasi-http host
-//! also provide, and exports the wasi:http incoming handler.
+//! also provide, and exports the wasi:http incoming handler: both as built and as shipped
+//! (pre-initialised by `stt-host snapshot`, which keeps the init export and adds nothing else).
 
 use std::path::PathBuf;
 
 use wasmtime::component::Component;
 
-fn component() -> (wasmtime::Engine, Component) {
-    let wasm = std::env::var_os("STT_FUNCTION_WASM").map(PathBuf::from).expect("STT_FUNCTION_WASM (make test sets it)");
+fn component(var: &str) -> (wasmtime::Engine, Component) {
+    let wasm = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| panic!("{var} (make test sets it)"));
     let engine = wasmtime::Engine::default();
-    let cache = wasm.parent().map(|p| p.join("cwasm-cache")).unwrap_or_else(|| PathBuf::from("cwasm-cache"));
+    let cache = std::env::temp_dir().join("stt-component-world-cache");
     let c = stt_host::component_cache::load(&engine, &wasm, &cache).expect("compile the function");
     (engine, c)
 }
 
-#[test]
-fn imports_are_standard_wasi_and_spin_variables_only() {
-    let (engine, c) = component();
+fn check_world(var: &str) {
+    let (engine, c) = component(var);
     let ty = c.component_type();
     let imports: Vec<String> = ty.imports(&engine).map(|(name, _)| name.to_string()).collect();
-    eprintln!("imports: {imports:#?}");
+    eprintln!("{var} imports: {imports:#?}");
     let allowed = [
         "wasi:http/",
         "wasi:cli/",
@@ -35,4 +35,16 @@ fn imports_are_standard_wasi_and_spin_variables_only() {
     assert!(imports.iter().any(|i| i.starts_with("wasi:http/types")), "{imports:?}");
     let exports: Vec<String> = ty.exports(&engine).map(|(name, _)| name.to_string()).collect();
     assert!(exports.iter().any(|e| e.starts_with("wasi:http/incoming-handler@0.2")), "{exports:?}");
+    assert!(exports.iter().any(|e| e == stt_host::snapshot::INIT_FUNC), "{exports:?}");
+    assert_eq!(exports.len(), 2, "{exports:?}");
+}
+
+#[test]
+fn built_component_imports_standard_wasi_and_spin_variables_only() {
+    check_world("STT_FUNCTION_RAW_WASM");
+}
+
+#[test]
+fn snapshot_component_imports_standard_wasi_and_spin_variables_only() {
+    check_world("STT_FUNCTION_WASM");
 }

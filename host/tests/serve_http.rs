@@ -32,6 +32,8 @@ fn the_host_serves_the_function_over_http() {
     assert_eq!(r.status(), 200);
     let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json");
     assert_eq!(v["data"][0]["id"], "tiny.en", "{v}");
+    // build/stt_function.wasm is the snapshot: the instance starts with the weights in memory.
+    assert_eq!(v["data"][0]["weights"], "preloaded", "{v}");
 
     let mut r = agent
         .post(format!("{}/transcribe", host.base))
@@ -147,4 +149,20 @@ fn limits_and_malformed_requests_over_http_get_openai_errors() {
     let no_file = format!("--{b}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--{b}--\r\n");
     assert_eq!(error_status(&agent, &url, &format!("multipart/form-data; boundary={b}"), no_file.as_bytes()), 400);
     assert_still_serves(&agent, &host);
+}
+
+#[test]
+fn another_model_than_the_snapshots_is_read_from_the_mounted_folder() {
+    // `spin up` with another `model_dir`: the snapshot's tiny.en is not used, base is loaded.
+    let host = start_with(&[("SPIN_VARIABLE_MODEL_DIR", "/models/base")]);
+    let agent = agent();
+    let mut r = agent.get(format!("{}/v1/models", host.base)).call().expect("GET /v1/models");
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json");
+    assert_eq!(v["data"][0]["id"], "base", "{v}");
+    assert_eq!(v["data"][0]["weights"], "loaded_per_request", "{v}");
+    assert_eq!(v["data"][0]["multilingual"], true, "{v}");
+    let (status, body) = transcribe_jfk(&agent, &host);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("ask not what your country"), "{body}");
 }

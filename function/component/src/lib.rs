@@ -4,4 +4,6 @@
 pub mod api;
 
 #[cfg(target_arch = "wasm32")]
+mod preload;
+#[cfg(target_arch = "wasm32")]
 mod spin;

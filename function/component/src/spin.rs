@@ -12,7 +12,7 @@ fn var(name: &str) -> Option<String> {
     spin_sdk::variables::get(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-fn config() -> FunctionConfig {
+pub(crate) fn config() -> FunctionConfig {
     let d = FunctionConfig::default();
     FunctionConfig {
         model_dir: var("model_dir").map(PathBuf::from).unwrap_or(d.model_dir),
@@ -37,6 +37,12 @@ fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
         content_type: req.header("content-type").and_then(|v| v.as_str()).map(str::to_string),
         body: req.into_body(),
     };
-    let r = Function::new(config()).observe_audio(log_audio_seconds).handle(request);
+    let config = config();
+    let function = match crate::preload::engine_for(&config.model_dir) {
+        Some(engine) => Function::with_engine(config, engine),
+        // Another model than the snapshot's (`spin up` with `model_dir` set): read at run time.
+        None => Function::new(config),
+    };
+    let r = function.observe_audio(log_audio_seconds).handle(request);
     Ok(Response::builder().status(r.status).header("content-type", r.content_type).body(r.body).build())
 }

@@ -6,6 +6,7 @@ pub mod form;
 pub mod render;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use serde_json::json;
 use stt_engine::{AudioLimits, Engine, Task, TranscribeOptions};
@@ -65,7 +66,10 @@ fn ok((content_type, body): (&'static str, Vec<u8>)) -> Response {
 /// One function instance: its configuration and, once needed, its model.
 pub struct Function {
     pub config: FunctionConfig,
-    engine: Option<Engine>,
+    engine: Option<Arc<Engine>>,
+    /// Whether the engine came with the instance (a build-time snapshot) or was read from the
+    /// model folder by this request.
+    preloaded: bool,
     /// Told the audio's duration once it is decoded, before the model runs (the component logs
     /// it, which lets a host scale the instance's CPU budget to the audio's length).
     audio_observer: fn(f64),
@@ -77,11 +81,11 @@ fn query_param(query: &str, key: &str) -> Option<String> {
 
 impl Function {
     pub fn new(config: FunctionConfig) -> Self {
-        Self { config, engine: None, audio_observer: |_| {} }
+        Self { config, engine: None, preloaded: false, audio_observer: |_| {} }
     }
 
-    pub fn with_engine(config: FunctionConfig, engine: Engine) -> Self {
-        Self { config, engine: Some(engine), audio_observer: |_| {} }
+    pub fn with_engine(config: FunctionConfig, engine: impl Into<Arc<Engine>>) -> Self {
+        Self { config, engine: Some(engine.into()), preloaded: true, audio_observer: |_| {} }
     }
 
     pub fn observe_audio(mut self, observer: fn(f64)) -> Self {
@@ -93,9 +97,9 @@ impl Function {
         if self.engine.is_none() {
             let e = Engine::load_dir(&self.config.model_dir)
                 .map_err(|e| ApiError::new(503, format!("model unavailable: {e}")))?;
-            self.engine = Some(e);
+            self.engine = Some(Arc::new(e));
         }
-        self.engine.as_ref().ok_or_else(|| ApiError::new(503, "model unavailable"))
+        self.engine.as_deref().ok_or_else(|| ApiError::new(503, "model unavailable"))
     }
 
     fn model_name(&self) -> String {
@@ -129,12 +133,13 @@ impl Function {
         match req.path.as_str() {
             "/healthz" => Ok(ok(("application/json", br#"{"status":"ok"}"#.to_vec()))),
             "/v1/models" => {
-                let name = self.model_name();
+                let (name, preloaded) = (self.model_name(), self.preloaded);
                 let e = self.engine()?;
                 let body = json!({ "object": "list", "data": [{
                     "id": name, "object": "model", "owned_by": "stt-edge",
                     "parameters": e.model.parameter_count(),
                     "multilingual": e.model.config.is_multilingual(),
+                    "weights": if preloaded { "preloaded" } else { "loaded_per_request" },
                 }]});
                 Ok(ok(("application/json", body.to_string().into_bytes())))
             }

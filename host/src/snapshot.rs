@@ -1,0 +1,90 @@
+//! `stt-host snapshot`: pre-initialises a component with wasmtime-wizer. The component's
+//! `wizer-initialize` export runs once, here, with the manifest's files and variables (it loads
+//! the model); the instance's memory then becomes the new component's initial memory, so that
+//! every per-request instance starts with the model ready, mapped copy-on-write.
+
+use std::path::Path;
+
+use thiserror::Error;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wizer::Wizer;
+
+use crate::manifest::HttpComponent;
+use crate::variables::Variables;
+
+/// The export wasmtime-wizer calls (its default name).
+pub const INIT_FUNC: &str = "wizer-initialize";
+
+#[derive(Debug, Error)]
+pub enum SnapshotError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("snapshotting component `{id}`: {message}")]
+    Wizer { id: String, message: String },
+}
+
+struct InitState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    variables: Variables,
+}
+
+impl WasiView for InitState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for InitState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: Default::default() }
+    }
+}
+
+/// Runs `input`'s init function with `component`'s files and variables and writes the
+/// pre-initialised component to `output`. Returns the output's size in bytes.
+pub async fn snapshot(component: &HttpComponent, input: &Path, output: &Path) -> Result<u64, SnapshotError> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| SnapshotError::Io { path, source }
+    };
+    let wizer_err = |e: wasmtime::Error| SnapshotError::Wizer { id: component.id.clone(), message: format!("{e:#}") };
+    let wasm = std::fs::read(input).map_err(io(input))?;
+    let engine = Engine::new(&Config::new()).map_err(wizer_err)?;
+    let mut linker: Linker<InitState> = Linker::new(&engine);
+    crate::server::add_imports(&mut linker, |s: &mut InitState| &mut s.variables).map_err(wizer_err)?;
+
+    let mut wasi = WasiCtx::builder();
+    // The init function writes nothing unless it fails; then its panic message is the error.
+    wasi.inherit_stderr();
+    for (host, guest) in &component.files {
+        wasi.preopened_dir(host, guest, FsPerms::ReadOnly).map_err(wizer_err)?;
+    }
+    let state = InitState {
+        wasi: wasi.build(),
+        http: WasiHttpCtx::new(),
+        table: ResourceTable::new(),
+        variables: Variables(std::sync::Arc::new(component.variables.clone())),
+    };
+    let mut store = Store::new(&engine, state);
+    // wizer reads the whole linear memory back through one call; the default cap on data
+    // moved by a single host call (128 MiB) is smaller than a loaded model.
+    store.set_hostcall_fuel(usize::MAX / 2);
+    let (out, _) = Wizer::new()
+        .init_func(INIT_FUNC)
+        // wasmtime-wizer 48 writes an invalid component when it removes the export.
+        .keep_init_func(true)
+        .run_component(&mut store, &wasm, async |store: &mut Store<InitState>, c: &Component| {
+            linker.instantiate_async(store, c).await
+        })
+        .await
+        .map_err(wizer_err)?;
+    let tmp = output.with_extension("wasm.tmp");
+    std::fs::write(&tmp, &out).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, output).map_err(io(output))?;
+    Ok(out.len() as u64)
+}
