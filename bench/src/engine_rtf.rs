@@ -95,32 +95,36 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     let mut t = Timings::new();
     for rep in 0..a.reps {
         eprintln!("round {}/{}", rep + 1, a.reps);
-        // Native candle, its matrix kernels held to one thread.
-        let out = Command::new(&stt)
-            .env("RAYON_NUM_THREADS", "1")
-            .args(["transcribe", "--timings", "--model"])
-            .arg(&model)
-            .args(&clips)
-            .output()
-            .with_context(|| stt.display().to_string())?;
-        if !out.status.success() {
-            bail!("native stt failed: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        transcribe_lines(&String::from_utf8_lossy(&out.stdout), "candle native f32", &mut t)?;
+        for precision in ["f32", "int8"] {
+            // Native, candle's matrix kernels held to one thread.
+            let out = Command::new(&stt)
+                .env("RAYON_NUM_THREADS", "1")
+                .args(["transcribe", "--timings", "--precision", precision, "--model"])
+                .arg(&model)
+                .args(&clips)
+                .output()
+                .with_context(|| stt.display().to_string())?;
+            if !out.status.success() {
+                bail!("native stt failed: {}", String::from_utf8_lossy(&out.stderr));
+            }
+            transcribe_lines(&String::from_utf8_lossy(&out.stdout), &format!("native {precision}"), &mut t)?;
 
-        // The same engine compiled to wasm32-wasip2, under wasmtime (one instance, one thread).
-        let mut args: Vec<String> =
-            ["stt", "transcribe", "--timings", "--model", "/models/tiny.en"].map(String::from).to_vec();
-        args.extend(["/clips/jfk.flac".to_string(), "/clips/dev_joined_60s.wav".to_string()]);
-        let preopens = [
-            Preopen { host: a.paths.models.clone(), guest: "/models".into() },
-            Preopen { host: clips_dir.clone(), guest: "/clips".into() },
-        ];
-        let out = command::run(&wt, &component, &args, &preopens)?;
-        if out.exit_code != 0 {
-            bail!("wasm stt failed: {}", out.stderr);
+            // The same engine compiled to wasm32-wasip2, under wasmtime (one instance, one thread).
+            let mut args: Vec<String> =
+                ["stt", "transcribe", "--timings", "--precision", precision, "--model", "/models/tiny.en"]
+                    .map(String::from)
+                    .to_vec();
+            args.extend(["/clips/jfk.flac".to_string(), "/clips/dev_joined_60s.wav".to_string()]);
+            let preopens = [
+                Preopen { host: a.paths.models.clone(), guest: "/models".into() },
+                Preopen { host: clips_dir.clone(), guest: "/clips".into() },
+            ];
+            let out = command::run(&wt, &component, &args, &preopens)?;
+            if out.exit_code != 0 {
+                bail!("wasm stt failed: {}", out.stderr);
+            }
+            transcribe_lines(&out.stdout, &format!("wasm {precision}"), &mut t)?;
         }
-        transcribe_lines(&out.stdout, "candle wasm f32", &mut t)?;
 
         faster_whisper(&a.python, &a.paths.wheels, &clips, "faster-whisper", &mut t)?;
     }
@@ -135,7 +139,9 @@ fn render(t: &Timings, durations: &BTreeMap<String, f64>, reps: usize) -> String
     let _ = writeln!(
         s,
         "Median of {reps} runs, transcription only (model already loaded), greedy decoding, one thread each, \
-         measured side by side in one run of `stt-bench engine`. Ratio = time ÷ faster-whisper int8 on the same clip.\n"
+         measured side by side in one run of `stt-bench engine`. Ratio = time ÷ faster-whisper int8 on the same clip. \
+         *native* / *wasm* = our engine built natively / for wasm32-wasip2 under wasmtime; f32 is candle's kernels \
+         throughout, int8 our integer kernels (int8 weights, 14-bit activations).\n"
     );
     let _ = writeln!(s, "| clip | implementation | seconds | RTF | × faster-whisper int8 |");
     let _ = writeln!(s, "|---|---|---:|---:|---:|");

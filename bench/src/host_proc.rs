@@ -63,6 +63,10 @@ impl HostProc {
         Ok(Self { child, base: base.unwrap_or_default(), admin: admin.context("no admin line")? })
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// CPU seconds the process has used (user + system), from /proc.
     pub fn cpu_seconds(&self) -> f64 {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();

@@ -7,6 +7,7 @@ mod cpu_scaling;
 mod engine_rtf;
 mod host_proc;
 mod hpa;
+mod instances;
 mod load;
 mod plan;
 mod plot;
@@ -37,6 +38,9 @@ enum Cmd {
     Audio(audio::Args),
     /// Throughput, latency, CPU and efficiency at 1…N slots on 1…N CPUs.
     CpuScaling(cpu_scaling::Args),
+    /// Per-request start with the model ready and memory per busy instance: the component as
+    /// built against its snapshot.
+    Instances(instances::Args),
     /// The guide's decision matrix: scale up, scale out, smaller model or check bottlenecks.
     Advise(advise::Args),
 }
@@ -59,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Audio(args) => audio::run(&args),
         Cmd::CpuScaling(args) => cpu_scaling::run(&args),
         Cmd::Advise(args) => advise::run(&args),
+        Cmd::Instances(args) => instances::run(&args),
     }
 }
 

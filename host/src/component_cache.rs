@@ -17,12 +17,18 @@ pub enum CacheError {
     Compile { path: PathBuf, message: String },
 }
 
-/// The cache key: sha256 of the component and of the engine's compatibility hash.
+/// Compilation settings wasmtime's compatibility hash leaves out but that change the artifact
+/// (the memory-image density threshold of `server::engine`): bump when they change.
+const SETTINGS_REVISION: &[u8] = b"dense-image-4GiB";
+
+/// The cache key: sha256 of the component, of the engine's compatibility hash and of
+/// [`SETTINGS_REVISION`].
 pub fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
     let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut engine_hash);
     let mut h = Sha256::new();
     h.update(wasm);
+    h.update(SETTINGS_REVISION);
     h.update(engine_hash.finish().to_le_bytes());
     h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
@@ -48,8 +54,17 @@ pub fn load(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> Result<Compo
     let bytes = component.serialize().map_err(compile_err)?;
     // A cache that cannot be written (a read-only image whose precompiled code does not match
     // this CPU, say) costs a compile per start, not the start itself.
-    if let Err(e) = store(cache_dir, &cached, &bytes) {
-        tracing::warn!(component = %wasm_path.display(), error = %e, "compiled code not cached");
+    match store(cache_dir, &cached, &bytes) {
+        Err(e) => tracing::warn!(component = %wasm_path.display(), error = %e, "compiled code not cached"),
+        // Served from the file, as on every later start: a freshly compiled component keeps its
+        // memory image in anonymous memory (all of it resident), a deserialised one maps the
+        // file copy-on-write and only touched pages count.
+        // SAFETY: as above; the file was just written from `component.serialize()`.
+        Ok(()) => {
+            if let Ok(c) = unsafe { Component::deserialize_file(engine, &cached) } {
+                return Ok(c);
+            }
+        }
     }
     Ok(component)
 }

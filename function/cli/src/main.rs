@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use stt_engine::{AudioLimits, Engine, Task, TranscribeOptions, format};
+use stt_engine::{AudioLimits, Engine, Precision, Task, TranscribeOptions, format};
 
 #[derive(Parser)]
 #[command(name = "stt", about = "Whisper speech-to-text")]
@@ -49,6 +49,9 @@ enum Cmd {
         /// Add seconds spent loading the model and transcribing each file to the JSON output.
         #[arg(long)]
         timings: bool,
+        /// int8 (default) or f32, the reference.
+        #[arg(long, default_value = "int8")]
+        precision: Precision,
     },
 }
 
@@ -76,9 +79,10 @@ fn run() -> anyhow::Result<ExitCode> {
         without_timestamps,
         max_duration,
         timings,
+        precision,
     } = Cli::parse().cmd;
     let started = Instant::now();
-    let engine = Engine::load_dir(&model).with_context(|| format!("loading {}", model.display()))?;
+    let engine = Engine::load_dir_with(&model, precision).with_context(|| format!("loading {}", model.display()))?;
     if timings {
         println!("{}", serde_json::json!({ "load_s": started.elapsed().as_secs_f64() }));
     }

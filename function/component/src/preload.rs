@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use stt_engine::Engine;
+use stt_engine::{Engine, Precision};
 
 /// The model loaded at snapshot time, with the folder it came from.
 static PRELOADED: OnceLock<(PathBuf, Arc<Engine>)> = OnceLock::new();
 
-/// The preloaded engine, when it was loaded from `dir`.
-pub fn engine_for(dir: &Path) -> Option<Arc<Engine>> {
-    PRELOADED.get().filter(|(d, _)| d == dir).map(|(_, e)| e.clone())
+/// The preloaded engine, when it was loaded from `dir` in `precision`.
+pub fn engine_for(dir: &Path, precision: Precision) -> Option<Arc<Engine>> {
+    PRELOADED.get().filter(|(d, e)| d == dir && e.model.precision == precision).map(|(_, e)| e.clone())
 }
 
 /// While set, freed heap memory is zeroed. A snapshot keeps every non-zero byte of linear
@@ -89,11 +89,13 @@ struct Preload;
 impl Guest for Preload {
     fn wizer_initialize() {
         ZERO_ON_FREE.store(true, Ordering::Relaxed);
-        let dir = crate::spin::config().model_dir;
+        let config = crate::spin::config();
+        let dir = config.model_dir;
         // Build time, not request time: a model that does not load fails the build (the panic's
         // message is the build's error). Nothing else may be written to stdout/stderr here: their
         // handles would not survive into the snapshot.
-        let engine = Engine::load_dir(&dir).unwrap_or_else(|e| panic!("preloading {}: {e}", dir.display()));
+        let engine = Engine::load_dir_with(&dir, config.precision)
+            .unwrap_or_else(|e| panic!("preloading {}: {e}", dir.display()));
         let _ = PRELOADED.set((dir, Arc::new(engine)));
         ZERO_ON_FREE.store(false, Ordering::Relaxed);
         // SAFETY: plain wasi-libc calls; no file or environment access is in progress.

@@ -19,6 +19,7 @@ pub(crate) fn config() -> FunctionConfig {
         upload_limit: var("upload_limit_bytes").and_then(|v| v.parse().ok()).unwrap_or(d.upload_limit),
         max_duration_s: var("max_duration_seconds").and_then(|v| v.parse().ok()).unwrap_or(d.max_duration_s),
         default_language: var("default_language"),
+        precision: var("precision").and_then(|v| v.parse().ok()).unwrap_or(d.precision),
     }
 }
 
@@ -38,7 +39,7 @@ fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
         body: req.into_body(),
     };
     let config = config();
-    let function = match crate::preload::engine_for(&config.model_dir) {
+    let function = match crate::preload::engine_for(&config.model_dir, config.precision) {
         Some(engine) => Function::with_engine(config, engine),
         // Another model than the snapshot's (`spin up` with `model_dir` set): read at run time.
         None => Function::new(config),

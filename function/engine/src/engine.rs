@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::audio::{self, AudioLimits};
 use crate::decoding::TranscribeOptions;
 use crate::error::EngineError;
-use crate::model::{Config, Whisper};
+use crate::model::{Config, Precision, Whisper};
 use crate::tokenizer::WhisperTokenizer;
 use crate::transcribe::{Transcript, transcribe};
 
@@ -39,19 +39,30 @@ fn read_file(path: &Path) -> Result<Vec<u8>, EngineError> {
 }
 
 impl Engine {
-    /// Loads `model.safetensors`, `config.json` and `tokenizer.json` from a model folder.
+    /// Loads `model.safetensors`, `config.json` and `tokenizer.json` from a model folder, in the
+    /// default precision (int8).
     pub fn load_dir(dir: &Path) -> Result<Self, EngineError> {
+        Self::load_dir_with(dir, Precision::default())
+    }
+
+    pub fn load_dir_with(dir: &Path, precision: Precision) -> Result<Self, EngineError> {
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "whisper".into());
         let config = read_file(&dir.join(CONFIG_FILE))?;
         let tokenizer = read_file(&dir.join(TOKENIZER_FILE))?;
         let weights = read_file(&dir.join(MODEL_FILE))?;
-        Self::from_bytes(name, weights, &config, &tokenizer)
+        Self::from_bytes(name, weights, &config, &tokenizer, precision)
     }
 
-    pub fn from_bytes(name: String, weights: Vec<u8>, config: &[u8], tokenizer: &[u8]) -> Result<Self, EngineError> {
+    pub fn from_bytes(
+        name: String,
+        weights: Vec<u8>,
+        config: &[u8],
+        tokenizer: &[u8],
+        precision: Precision,
+    ) -> Result<Self, EngineError> {
         let config: Config = serde_json::from_slice(config).map_err(|e| EngineError::Config(e.to_string()))?;
         let tokenizer = WhisperTokenizer::from_bytes(tokenizer)?;
-        let model = Whisper::from_safetensors(weights, config)?;
+        let model = Whisper::from_safetensors(weights, config, precision)?;
         Ok(Self { name, model, tokenizer })
     }
 

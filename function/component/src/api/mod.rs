@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::json;
-use stt_engine::{AudioLimits, Engine, Task, TranscribeOptions};
+use stt_engine::{AudioLimits, Engine, Precision, Task, TranscribeOptions};
 
 use error::ApiError;
 use render::ResponseFormat;
@@ -24,6 +24,8 @@ pub struct FunctionConfig {
     /// Longest accepted audio, seconds.
     pub max_duration_s: f64,
     pub default_language: Option<String>,
+    /// How the model computes: int8 (default) or f32.
+    pub precision: Precision,
 }
 
 impl Default for FunctionConfig {
@@ -33,6 +35,7 @@ impl Default for FunctionConfig {
             upload_limit: 25 << 20,
             max_duration_s: 1800.0,
             default_language: None,
+            precision: Precision::default(),
         }
     }
 }
@@ -95,7 +98,7 @@ impl Function {
 
     fn engine(&mut self) -> Result<&Engine, ApiError> {
         if self.engine.is_none() {
-            let e = Engine::load_dir(&self.config.model_dir)
+            let e = Engine::load_dir_with(&self.config.model_dir, self.config.precision)
                 .map_err(|e| ApiError::new(503, format!("model unavailable: {e}")))?;
             self.engine = Some(Arc::new(e));
         }
@@ -140,6 +143,7 @@ impl Function {
                     "parameters": e.model.parameter_count(),
                     "multilingual": e.model.config.is_multilingual(),
                     "weights": if preloaded { "preloaded" } else { "loaded_per_request" },
+                    "precision": e.model.precision.to_string(),
                 }]});
                 Ok(ok(("application/json", body.to_string().into_bytes())))
             }

@@ -1,11 +1,15 @@
 use candle_core::{D, Result, Tensor};
-use candle_nn::{Linear, Module, VarBuilder, linear, linear_no_bias};
+use candle_nn::VarBuilder;
+
+use super::int_attention;
+use super::linear::Proj;
+use super::precision::Precision;
 
 pub struct Attention {
-    q: Linear,
-    k: Linear,
-    v: Linear,
-    out: Linear,
+    q: Proj,
+    k: Proj,
+    v: Proj,
+    out: Proj,
     heads: usize,
 }
 
@@ -16,21 +20,18 @@ fn split_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
 }
 
 impl Attention {
-    pub fn load(vb: VarBuilder<'_>, d: usize, heads: usize) -> Result<Self> {
+    pub fn load(vb: VarBuilder<'_>, d: usize, heads: usize, precision: Precision) -> Result<Self> {
         Ok(Self {
-            q: linear(d, d, vb.pp("q_proj"))?,
-            k: linear_no_bias(d, d, vb.pp("k_proj"))?,
-            v: linear(d, d, vb.pp("v_proj"))?,
-            out: linear(d, d, vb.pp("out_proj"))?,
+            q: Proj::load(vb.pp("q_proj"), d, d, true, precision)?,
+            k: Proj::load(vb.pp("k_proj"), d, d, false, precision)?,
+            v: Proj::load(vb.pp("v_proj"), d, d, true, precision)?,
+            out: Proj::load(vb.pp("out_proj"), d, d, true, precision)?,
             heads,
         })
     }
 
     pub fn parameter_count(&self) -> usize {
-        [&self.q, &self.k, &self.v, &self.out]
-            .iter()
-            .map(|l| l.weight().elem_count() + l.bias().map_or(0, |b| b.elem_count()))
-            .sum()
+        [&self.q, &self.k, &self.v, &self.out].iter().map(|l| l.parameter_count()).sum()
     }
 
     /// Keys and values of `x`, split into heads: what the caches hold.
@@ -55,8 +56,25 @@ impl Attention {
 
     /// Plain self-attention, no cache (the encoder).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (k, v) = self.key_value(x)?;
-        self.attend(x, &k, &v, None)
+        match (&self.q, &self.k, &self.v) {
+            (Proj::Int8(q), Proj::Int8(k), Proj::Int8(v)) => {
+                let (_, t, d) = x.dims3()?;
+                let qx = q.quantise_input(&x.flatten_all()?.to_vec1::<f32>()?, t);
+                let o = int_attention::self_attention(
+                    &q.forward_quantised(&qx),
+                    &k.forward_quantised(&qx),
+                    &v.forward_quantised(&qx),
+                    t,
+                    d,
+                    self.heads,
+                );
+                self.out.forward(&Tensor::from_vec(o, (1, t, d), x.device())?)
+            }
+            _ => {
+                let (k, v) = self.key_value(x)?;
+                self.attend(x, &k, &v, None)
+            }
+        }
     }
 }
 

@@ -1,9 +1,10 @@
 use candle_core::{Device, IndexOp, Result, Tensor};
 use candle_nn::{LayerNorm, Module, VarBuilder, layer_norm};
 
-use super::Config;
 use super::attention::{Attention, append_time};
 use super::encoder::{Mlp, ln_count};
+use super::linear::TokenEmbedding;
+use super::{Config, Precision};
 
 struct Block {
     self_ln: LayerNorm,
@@ -15,7 +16,7 @@ struct Block {
 }
 
 pub struct Decoder {
-    embed: Tensor,
+    embed: TokenEmbedding,
     positions: Tensor,
     blocks: Vec<Block>,
     ln: LayerNorm,
@@ -42,7 +43,7 @@ impl DecoderState {
 }
 
 impl Decoder {
-    pub fn load(vb: VarBuilder<'_>, c: &Config) -> Result<Self> {
+    pub fn load(vb: VarBuilder<'_>, c: &Config, precision: Precision) -> Result<Self> {
         let d = c.d_model;
         let h = c.decoder_attention_heads;
         let blocks = (0..c.decoder_layers)
@@ -50,16 +51,16 @@ impl Decoder {
                 let vb = vb.pp(format!("layers.{i}"));
                 Ok(Block {
                     self_ln: layer_norm(d, 1e-5, vb.pp("self_attn_layer_norm"))?,
-                    self_attn: Attention::load(vb.pp("self_attn"), d, h)?,
+                    self_attn: Attention::load(vb.pp("self_attn"), d, h, precision)?,
                     cross_ln: layer_norm(d, 1e-5, vb.pp("encoder_attn_layer_norm"))?,
-                    cross_attn: Attention::load(vb.pp("encoder_attn"), d, h)?,
+                    cross_attn: Attention::load(vb.pp("encoder_attn"), d, h, precision)?,
                     mlp_ln: layer_norm(d, 1e-5, vb.pp("final_layer_norm"))?,
-                    mlp: Mlp::load(vb.clone(), d, 4 * d)?,
+                    mlp: Mlp::load(vb.clone(), d, 4 * d, precision)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            embed: vb.get((c.vocab_size, d), "embed_tokens.weight")?,
+            embed: TokenEmbedding::new(vb.get((c.vocab_size, d), "embed_tokens.weight")?, precision)?,
             positions: vb.get((c.max_target_positions, d), "embed_positions.weight")?,
             blocks,
             ln: layer_norm(d, 1e-5, vb.pp("layer_norm"))?,
@@ -92,9 +93,11 @@ impl Decoder {
 
     pub fn forward(&self, state: &mut DecoderState, tokens: &[u32], rows: &[usize]) -> Result<Vec<Vec<f32>>> {
         let n = tokens.len();
-        let ids = Tensor::new(tokens, &self.device)?;
-        let mut x =
-            self.embed.index_select(&ids, 0)?.broadcast_add(&self.positions.narrow(0, state.len, n)?)?.unsqueeze(0)?;
+        let mut x = self
+            .embed
+            .lookup(tokens, &self.device)?
+            .broadcast_add(&self.positions.narrow(0, state.len, n)?)?
+            .unsqueeze(0)?;
         // New token i (absolute position len + i) may see cached positions and new ones up to i.
         let mask = if n > 1 {
             let past = state.len;
@@ -124,7 +127,6 @@ impl Decoder {
         let picked: Vec<Tensor> = rows.iter().map(|&r| x.narrow(0, r, 1)).collect::<Result<_>>()?;
         let x = self.ln.forward(&Tensor::cat(&picked, 0)?)?;
         // The output projection is tied to the token embedding.
-        let logits = x.matmul(&self.embed.t()?)?;
-        logits.to_vec2::<f32>()
+        self.embed.logits(&x)
     }
 }

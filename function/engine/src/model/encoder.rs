@@ -1,25 +1,110 @@
 use candle_core::{Result, Tensor};
-use candle_nn::{Conv1d, Conv1dConfig, LayerNorm, Linear, Module, VarBuilder, conv1d, layer_norm, linear};
+use candle_nn::{Conv1d, Conv1dConfig, LayerNorm, Module, VarBuilder, conv1d, layer_norm};
 
-use super::Config;
 use super::attention::Attention;
+use super::linear::{Proj, QLinear};
+use super::{Config, Precision};
+use crate::kernels::vmath;
 
 pub struct Mlp {
-    fc1: Linear,
-    fc2: Linear,
+    fc1: Proj,
+    fc2: Proj,
 }
 
 impl Mlp {
-    pub fn load(vb: VarBuilder<'_>, d: usize, hidden: usize) -> Result<Self> {
-        Ok(Self { fc1: linear(d, hidden, vb.pp("fc1"))?, fc2: linear(hidden, d, vb.pp("fc2"))? })
+    pub fn load(vb: VarBuilder<'_>, d: usize, hidden: usize, precision: Precision) -> Result<Self> {
+        Ok(Self {
+            fc1: Proj::load(vb.pp("fc1"), d, hidden, true, precision)?,
+            fc2: Proj::load(vb.pp("fc2"), hidden, d, true, precision)?,
+        })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.fc2.forward(&self.fc1.forward(x)?.gelu_erf()?)
+        let x_device = x.device();
+        match (&self.fc1, &self.fc2) {
+            (Proj::Int8(fc1), Proj::Int8(fc2)) => {
+                let mut dims = x.dims().to_vec();
+                let d = dims.last().copied().unwrap_or(1).max(1);
+                let x = x.flatten_all()?.to_vec1::<f32>()?;
+                let mut out = Vec::with_capacity(x.len());
+                // Blocks of rows: the 4·d-wide hidden layer never exists for all 1500 at once.
+                for block in x.chunks(ROW_BLOCK * d) {
+                    let rows = block.len() / d;
+                    let mut h = fc1.forward_rows(block, rows);
+                    vmath::gelu(&mut h);
+                    out.extend(fc2.forward_rows(&h, rows));
+                }
+                if let Some(last) = dims.last_mut() {
+                    *last = out.len() / (x.len() / d).max(1);
+                }
+                Tensor::from_vec(out, dims, x_device)
+            }
+            _ => self.fc2.forward(&self.fc1.forward(x)?.gelu_erf()?),
+        }
     }
 
     pub fn parameter_count(&self) -> usize {
-        [&self.fc1, &self.fc2].iter().map(|l| l.weight().elem_count() + l.bias().map_or(0, |b| b.elem_count())).sum()
+        self.fc1.parameter_count() + self.fc2.parameter_count()
+    }
+}
+
+/// Rows (time steps) per block where a layer's intermediate is wider than its input.
+const ROW_BLOCK: usize = 128;
+
+/// A kernel-3, padding-1 convolution over time.
+enum Conv {
+    F32(Conv1d),
+    /// As a product of int8 weights `[out, in × 3]` with the im2col rows of the input.
+    Int8 {
+        w: QLinear,
+        d_in: usize,
+        stride: usize,
+    },
+}
+
+impl Conv {
+    fn load(vb: VarBuilder<'_>, d_in: usize, d_out: usize, stride: usize, precision: Precision) -> Result<Self> {
+        let c = conv1d(d_in, d_out, 3, Conv1dConfig { padding: 1, stride, ..Default::default() }, vb)?;
+        Ok(match precision {
+            Precision::F32 => Self::F32(c),
+            Precision::Int8 => {
+                let w = QLinear::new(&c.weight().reshape((d_out, d_in * 3))?, c.bias())?;
+                Self::Int8 { w, d_in, stride }
+            }
+        })
+    }
+
+    /// `at(channel, time)` of an input `t_in` long → GELU(conv), time-major `[t_out, d_out]`.
+    fn forward_gelu(&self, t_in: usize, at: impl Fn(usize, usize) -> f32) -> Option<(Vec<f32>, usize)> {
+        let Self::Int8 { w, d_in, stride } = self else { return None };
+        let t_out = (t_in - 1) / stride + 1;
+        let mut y = Vec::new();
+        let mut cols = Vec::with_capacity(ROW_BLOCK * d_in * 3);
+        // im2col a block of output times at a time, so that the 3·d_in-wide rows stay small.
+        for t0 in (0..t_out).step_by(ROW_BLOCK) {
+            let t1 = (t0 + ROW_BLOCK).min(t_out);
+            cols.clear();
+            for t in t0..t1 {
+                for c in 0..*d_in {
+                    for k in 0..3 {
+                        // Input index t·stride + k − 1 (padding 1).
+                        let i = (t * stride + k).checked_sub(1).filter(|&i| i < t_in);
+                        cols.push(i.map_or(0.0, |i| at(c, i)));
+                    }
+                }
+            }
+            let mut block = w.forward_rows(&cols, t1 - t0);
+            vmath::gelu(&mut block);
+            y.extend(block);
+        }
+        Some((y, t_out))
+    }
+
+    fn parameter_count(&self) -> usize {
+        match self {
+            Self::F32(c) => c.weight().elem_count() + c.bias().map_or(0, |b| b.elem_count()),
+            Self::Int8 { w, .. } => w.parameter_count(),
+        }
     }
 }
 
@@ -35,32 +120,30 @@ struct Block {
 }
 
 pub struct Encoder {
-    conv1: Conv1d,
-    conv2: Conv1d,
+    conv1: Conv,
+    conv2: Conv,
     positions: Tensor,
     blocks: Vec<Block>,
     ln_post: LayerNorm,
 }
 
 impl Encoder {
-    pub fn load(vb: VarBuilder<'_>, c: &Config) -> Result<Self> {
+    pub fn load(vb: VarBuilder<'_>, c: &Config, precision: Precision) -> Result<Self> {
         let d = c.d_model;
-        let cfg1 = Conv1dConfig { padding: 1, ..Default::default() };
-        let cfg2 = Conv1dConfig { padding: 1, stride: 2, ..Default::default() };
         let blocks = (0..c.encoder_layers)
             .map(|i| {
                 let vb = vb.pp(format!("layers.{i}"));
                 Ok(Block {
                     attn_ln: layer_norm(d, 1e-5, vb.pp("self_attn_layer_norm"))?,
-                    attn: Attention::load(vb.pp("self_attn"), d, c.encoder_attention_heads)?,
+                    attn: Attention::load(vb.pp("self_attn"), d, c.encoder_attention_heads, precision)?,
                     mlp_ln: layer_norm(d, 1e-5, vb.pp("final_layer_norm"))?,
-                    mlp: Mlp::load(vb.clone(), d, 4 * d)?,
+                    mlp: Mlp::load(vb.clone(), d, 4 * d, precision)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            conv1: conv1d(c.num_mel_bins, d, 3, cfg1, vb.pp("conv1"))?,
-            conv2: conv1d(d, d, 3, cfg2, vb.pp("conv2"))?,
+            conv1: Conv::load(vb.pp("conv1"), c.num_mel_bins, d, 1, precision)?,
+            conv2: Conv::load(vb.pp("conv2"), d, d, 2, precision)?,
             positions: vb.get((c.max_source_positions, d), "embed_positions.weight")?,
             blocks,
             ln_post: layer_norm(d, 1e-5, vb.pp("layer_norm"))?,
@@ -69,8 +152,21 @@ impl Encoder {
 
     /// `[1, n_mels, 3000]` → `[1, 1500, d]`.
     pub fn forward(&self, mel: &Tensor) -> Result<Tensor> {
-        let x = self.conv1.forward(mel)?.gelu_erf()?;
-        let x = self.conv2.forward(&x)?.gelu_erf()?.transpose(1, 2)?;
+        let x = match (&self.conv1, &self.conv2) {
+            (Conv::F32(c1), Conv::F32(c2)) => c2.forward(&c1.forward(mel)?.gelu_erf()?)?.gelu_erf()?.transpose(1, 2)?,
+            (c1, c2) => {
+                let (_, _, t_in) = mel.dims3()?;
+                let m = mel.flatten_all()?.to_vec1::<f32>()?;
+                let conv = |c: &Conv, t: usize, at: &dyn Fn(usize, usize) -> f32| {
+                    c.forward_gelu(t, at).ok_or_else(|| candle_core::Error::Msg("mixed precisions".into()))
+                };
+                // The mel is channel-major; conv1's output is time-major.
+                let (h, t1) = conv(c1, t_in, &|c, i| m[c * t_in + i])?;
+                let d1 = h.len() / t1.max(1);
+                let (y, t2) = conv(c2, t1, &|c, i| h[i * d1 + c])?;
+                Tensor::from_vec(y, (1, t2, d1), mel.device())?
+            }
+        };
         let t = x.dim(1)?;
         let mut x = x.broadcast_add(&self.positions.narrow(0, 0, t)?)?;
         for b in &self.blocks {
@@ -81,9 +177,8 @@ impl Encoder {
     }
 
     pub fn parameter_count(&self) -> usize {
-        let conv = |c: &Conv1d| c.weight().elem_count() + c.bias().map_or(0, |b| b.elem_count());
-        conv(&self.conv1)
-            + conv(&self.conv2)
+        self.conv1.parameter_count()
+            + self.conv2.parameter_count()
             + self.positions.elem_count()
             + ln_count(&self.ln_post)
             + self

@@ -6,9 +6,13 @@ mod attention;
 mod config;
 mod decoder;
 mod encoder;
+mod int_attention;
+mod linear;
+mod precision;
 
 pub use config::Config;
 pub use decoder::DecoderState;
+pub use precision::Precision;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -17,6 +21,7 @@ use crate::error::EngineError;
 
 pub struct Whisper {
     pub config: Config,
+    pub precision: Precision,
     encoder: encoder::Encoder,
     decoder: decoder::Decoder,
     device: Device,
@@ -24,16 +29,17 @@ pub struct Whisper {
 
 impl Whisper {
     /// Builds the model from safetensors bytes (no mmap: WASI has none), upcasting to f32.
-    pub fn from_safetensors(bytes: Vec<u8>, config: Config) -> Result<Self, EngineError> {
+    /// With [`Precision::Int8`] the f32 tensors only exist while each layer is quantised.
+    pub fn from_safetensors(bytes: Vec<u8>, config: Config, precision: Precision) -> Result<Self, EngineError> {
         let device = Device::Cpu;
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)?;
-        Self::load(vb, config, device)
+        Self::load(vb, config, device, precision)
     }
 
-    fn load(vb: VarBuilder<'_>, config: Config, device: Device) -> Result<Self, EngineError> {
-        let encoder = encoder::Encoder::load(vb.pp("model.encoder"), &config)?;
-        let decoder = decoder::Decoder::load(vb.pp("model.decoder"), &config)?;
-        Ok(Self { config, encoder, decoder, device })
+    fn load(vb: VarBuilder<'_>, config: Config, device: Device, precision: Precision) -> Result<Self, EngineError> {
+        let encoder = encoder::Encoder::load(vb.pp("model.encoder"), &config, precision)?;
+        let decoder = decoder::Decoder::load(vb.pp("model.decoder"), &config, precision)?;
+        Ok(Self { config, precision, encoder, decoder, device })
     }
 
     /// Encodes one 30 s window of log-mel, `[n_mels][3000]` row-major, to audio features.

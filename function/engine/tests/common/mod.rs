@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use stt_engine::Engine;
+use stt_engine::{Engine, Precision};
 
 pub const JFK: &str =
     "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
@@ -24,8 +24,12 @@ pub fn model_dir(name: &str) -> PathBuf {
 }
 
 fn load(name: &str) -> Engine {
+    load_with(name, Precision::default())
+}
+
+fn load_with(name: &str, precision: Precision) -> Engine {
     let dir = model_dir(name);
-    match Engine::load_dir(&dir) {
+    match Engine::load_dir_with(&dir, precision) {
         Ok(e) => e,
         Err(e) => panic!("{name} is not installed at {} ({e}); run `make models`", dir.display()),
     }
@@ -34,6 +38,12 @@ fn load(name: &str) -> Engine {
 pub fn tiny_en() -> &'static Engine {
     static E: OnceLock<Engine> = OnceLock::new();
     E.get_or_init(|| load("tiny.en"))
+}
+
+/// tiny.en in f32, the reference precision.
+pub fn tiny_en_f32() -> &'static Engine {
+    static E: OnceLock<Engine> = OnceLock::new();
+    E.get_or_init(|| load_with("tiny.en", Precision::F32))
 }
 
 pub fn base() -> &'static Engine {

@@ -1,0 +1,161 @@
+//! Symmetric per-row quantisation to integers held in i16 lanes, k padded to a multiple of 8.
+
+use wide::f32x4;
+
+/// Weights: int8 range, one scale per output row (as CTranslate2's int8).
+pub const WEIGHT_LEVELS: f32 = 127.0;
+/// Activations: 14 bits, one scale per row. With int8 weights a lane of `dot_i16x8` sums k/4
+/// products below 127 × 8191, so k up to 8 256 cannot overflow i32.
+pub const ACTIVATION_LEVELS: f32 = 8191.0;
+
+/// Rows of `k` values quantised to i16, each row padded with zeros to `stride` (a multiple of 8).
+#[derive(Debug, Clone, Default)]
+pub struct QuantRows {
+    pub data: Vec<i16>,
+    pub scales: Vec<f32>,
+    pub rows: usize,
+    pub k: usize,
+    pub stride: usize,
+}
+
+/// The most levels (≤ 14 bits) for one operand of a k-long product whose other operand has
+/// `other` levels, such that no i32 lane of `dot_i16x8` can overflow (a lane sums k/4 products).
+pub fn activation_levels(k: usize, other: f32) -> f32 {
+    let products = (padded(k) / 4).max(1) as f64;
+    ((i32::MAX as f64 / products / other as f64).floor() - 1.0).clamp(1.0, ACTIVATION_LEVELS as f64) as f32
+}
+
+/// Levels for both operands of a k-long product of two activations (attention).
+pub fn balanced_levels(k: usize) -> f32 {
+    let products = (padded(k) / 4).max(1) as f64;
+    ((i32::MAX as f64 / products).sqrt().floor() - 1.0).clamp(1.0, ACTIVATION_LEVELS as f64) as f32
+}
+
+fn max_abs(x: &[f32]) -> f32 {
+    let (v, rest) = x.as_chunks::<4>();
+    let m = v.iter().fold(f32x4::splat(0.0), |m, c| m.max(f32x4::from(*c).abs()));
+    rest.iter().fold(m.to_array().into_iter().fold(0f32, f32::max), |m, v| m.max(v.abs()))
+}
+
+/// `out = round(x · inv)`, four lanes at a time (a scalar `round` is a libm call in wasm).
+fn quantise_row(x: &[f32], inv: f32, levels: f32, out: &mut [i16]) {
+    let (v, rest) = x.as_chunks::<4>();
+    let (o, o_rest) = out.as_chunks_mut::<4>();
+    let (inv4, hi, lo) = (f32x4::splat(inv), f32x4::splat(levels), f32x4::splat(-levels));
+    for (d, c) in o.iter_mut().zip(v) {
+        let q = (f32x4::from(*c) * inv4).max(lo).min(hi).round_int().to_array();
+        *d = q.map(|v| v as i16);
+    }
+    for (d, &v) in o_rest.iter_mut().zip(rest) {
+        *d = (v * inv).round().clamp(-levels, levels) as i16;
+    }
+}
+
+/// Some rows of a [`QuantRows`].
+#[derive(Debug, Clone, Copy)]
+pub struct QuantView<'a> {
+    pub data: &'a [i16],
+    pub scales: &'a [f32],
+    pub rows: usize,
+    pub stride: usize,
+}
+
+impl QuantView<'_> {
+    pub fn row(&self, r: usize) -> &[i16] {
+        &self.data[r * self.stride..(r + 1) * self.stride]
+    }
+}
+
+pub fn padded(k: usize) -> usize {
+    k.div_ceil(8) * 8
+}
+
+impl QuantRows {
+    /// Quantises `rows` rows of `k` contiguous values of `x` to ±`levels`.
+    pub fn from_f32(x: &[f32], rows: usize, k: usize, levels: f32) -> Self {
+        let mut q = Self::default();
+        q.fill(x, rows, k, levels);
+        q
+    }
+
+    /// Same as [`Self::from_f32`], reusing this buffer.
+    pub fn fill(&mut self, x: &[f32], rows: usize, k: usize, levels: f32) {
+        let stride = padded(k);
+        self.data.clear();
+        self.data.resize(rows * stride, 0);
+        self.scales.clear();
+        self.scales.resize(rows, 0.0);
+        for r in 0..rows {
+            let row = &x[r * k..(r + 1) * k];
+            let max = max_abs(row);
+            let scale = if max > 0.0 && max.is_finite() { max / levels } else { 1.0 };
+            quantise_row(row, 1.0 / scale, levels, &mut self.data[r * stride..r * stride + k]);
+            self.scales[r] = scale;
+        }
+        self.rows = rows;
+        self.k = k;
+        self.stride = stride;
+    }
+
+    pub fn row(&self, r: usize) -> &[i16] {
+        &self.data[r * self.stride..(r + 1) * self.stride]
+    }
+
+    pub fn view(&self) -> QuantView<'_> {
+        self.rows_view(0, self.rows)
+    }
+
+    /// Rows `start..start + n`.
+    pub fn rows_view(&self, start: usize, n: usize) -> QuantView<'_> {
+        QuantView {
+            data: &self.data[start * self.stride..(start + n) * self.stride],
+            scales: &self.scales[start..start + n],
+            rows: n,
+            stride: self.stride,
+        }
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.data.len() * 2 + self.scales.len() * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_round_trip_within_half_a_step() {
+        let x: Vec<f32> = (0..3 * 10).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.13).collect();
+        let q = QuantRows::from_f32(&x, 3, 10, WEIGHT_LEVELS);
+        assert_eq!(q.stride, 16);
+        for r in 0..3 {
+            let row = q.row(r);
+            assert!(row[10..].iter().all(|&v| v == 0), "padding is zero");
+            for c in 0..10 {
+                let back = row[c] as f32 * q.scales[r];
+                assert!((back - x[r * 10 + c]).abs() <= q.scales[r] * 0.5 + 1e-6);
+            }
+            assert_eq!(row[..10].iter().map(|v| v.abs()).max(), Some(127), "the largest value uses the full range");
+        }
+    }
+
+    #[test]
+    fn levels_keep_every_lane_inside_i32() {
+        for k in [64, 384, 1500, 1536, 5120] {
+            let lane = (padded(k) / 4) as f64;
+            assert!(lane * activation_levels(k, WEIGHT_LEVELS) as f64 * 127.0 < i32::MAX as f64, "{k}");
+            assert!(lane * (balanced_levels(k) as f64).powi(2) < i32::MAX as f64, "{k}");
+        }
+        assert_eq!(activation_levels(384, WEIGHT_LEVELS), ACTIVATION_LEVELS);
+        assert_eq!(balanced_levels(64), ACTIVATION_LEVELS);
+        assert!(balanced_levels(1500) > 2000.0);
+    }
+
+    #[test]
+    fn a_zero_row_stays_zero() {
+        let q = QuantRows::from_f32(&[0.0; 8], 1, 8, ACTIVATION_LEVELS);
+        assert!(q.row(0).iter().all(|&v| v == 0));
+        assert_eq!(q.scales[0], 1.0);
+    }
+}

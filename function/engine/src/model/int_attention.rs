@@ -1,0 +1,90 @@
+//! The encoder's self-attention in integers, one head and a block of queries at a time: scores
+//! Q·Kᵀ and the product P·V run on the integer kernel, softmax in f32 between them. Only a block
+//! of scores ever exists (64 × 1500 f32, not 6 heads × 1500 × 1500), which is most of what an
+//! instance's private memory would otherwise be.
+
+use crate::kernels::gemm::matmul_t;
+use crate::kernels::quant::{QuantRows, balanced_levels};
+use crate::kernels::vmath::softmax;
+
+/// Queries per block.
+const BLOCK: usize = 64;
+
+/// `q`, `k`, `v`: `t × d` row-major (heads side by side); returns `t × d`.
+pub fn self_attention(q: &[f32], k: &[f32], v: &[f32], t: usize, d: usize, heads: usize) -> Vec<f32> {
+    let dh = d / heads;
+    let scale = 1.0 / (dh as f32).sqrt();
+    let (qk_levels, pv_levels) = (balanced_levels(dh), balanced_levels(t));
+    let mut out = vec![0.0; t * d];
+    let mut gathered = vec![0.0; t * dh];
+    let (mut qq, mut kq, mut vq, mut pq) = Default::default();
+    let mut scores = vec![0.0; BLOCK * t];
+    let mut o = vec![0.0; BLOCK * dh];
+    let gather = |src: &[f32], h: usize, dst: &mut Vec<f32>| {
+        dst.clear();
+        for s in 0..t {
+            dst.extend_from_slice(&src[s * d + h * dh..s * d + (h + 1) * dh]);
+        }
+    };
+    for h in 0..heads {
+        gather(q, h, &mut gathered);
+        QuantRows::fill(&mut qq, &gathered, t, dh, qk_levels);
+        gather(k, h, &mut gathered);
+        QuantRows::fill(&mut kq, &gathered, t, dh, qk_levels);
+        // Vᵀ: one row per channel over time, so that P·V is again a product of k-contiguous rows.
+        gathered.clear();
+        gathered.extend((0..dh).flat_map(|c| (0..t).map(move |s| v[s * d + h * dh + c])));
+        QuantRows::fill(&mut vq, &gathered, dh, t, pv_levels);
+        for i0 in (0..t).step_by(BLOCK) {
+            let rows = (t - i0).min(BLOCK);
+            let block = &mut scores[..rows * t];
+            matmul_t(qq.rows_view(i0, rows), kq.view(), scale, None, block);
+            block.chunks_mut(t).for_each(softmax);
+            QuantRows::fill(&mut pq, block, rows, t, pv_levels);
+            matmul_t(pq.view(), vq.view(), 1.0, None, &mut o[..rows * dh]);
+            for r in 0..rows {
+                let at = (i0 + r) * d + h * dh;
+                out[at..at + dh].copy_from_slice(&o[r * dh..(r + 1) * dh]);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(q: &[f32], k: &[f32], v: &[f32], t: usize, d: usize, heads: usize) -> Vec<f32> {
+        let dh = d / heads;
+        let mut out = vec![0.0; t * d];
+        for h in 0..heads {
+            for i in 0..t {
+                let mut w: Vec<f32> = (0..t)
+                    .map(|j| {
+                        (0..dh).map(|c| q[i * d + h * dh + c] * k[j * d + h * dh + c]).sum::<f32>() / (dh as f32).sqrt()
+                    })
+                    .collect();
+                let m = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                w.iter_mut().for_each(|x| *x = (*x - m).exp());
+                let s: f32 = w.iter().sum();
+                for c in 0..dh {
+                    out[i * d + h * dh + c] = (0..t).map(|j| w[j] / s * v[j * d + h * dh + c]).sum();
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matches_f32_attention() {
+        let (t, d, heads) = (150, 64, 2);
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut r = |n: usize, a: f32| (0..n).map(|_| (rng.f32() * 2.0 - 1.0) * a).collect::<Vec<f32>>();
+        let (q, k, v) = (r(t * d, 2.0), r(t * d, 2.0), r(t * d, 1.0));
+        let got = self_attention(&q, &k, &v, t, d, heads);
+        let want = reference(&q, &k, &v, t, d, heads);
+        let err = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(err < 5e-3, "max error {err}");
+    }
+}

@@ -1,0 +1,150 @@
+//! Linear layers and the token embedding in either precision.
+
+use candle_core::{Device, Result, Tensor};
+use candle_nn::{Linear, Module, VarBuilder};
+
+use super::Precision;
+use crate::kernels::gemm::matmul_t;
+use crate::kernels::gemv::{QuantRowsI8, matvec_i8};
+use crate::kernels::quant::{QuantRows, WEIGHT_LEVELS, activation_levels};
+
+/// Rows of `x` (any shape, last dimension `k`) as one f32 vector.
+fn rows_of(x: &Tensor) -> Result<(Vec<f32>, Vec<usize>)> {
+    Ok((x.flatten_all()?.to_vec1::<f32>()?, x.dims().to_vec()))
+}
+
+/// x·Wᵀ + b with int8 weights.
+pub struct QLinear {
+    w: QuantRows,
+    bias: Option<Vec<f32>>,
+}
+
+impl QLinear {
+    pub fn new(weight: &Tensor, bias: Option<&Tensor>) -> Result<Self> {
+        let (n, k) = weight.dims2()?;
+        let w = QuantRows::from_f32(&weight.flatten_all()?.to_vec1::<f32>()?, n, k, WEIGHT_LEVELS);
+        let bias = bias.map(|b| b.to_vec1::<f32>()).transpose()?;
+        Ok(Self { w, bias })
+    }
+
+    /// `x`: `k` contiguous values per row; returns `rows × n`.
+    pub fn forward_rows(&self, x: &[f32], rows: usize) -> Vec<f32> {
+        self.forward_quantised(&self.quantise_input(x, rows))
+    }
+
+    /// The activations as this layer's kernel takes them (shared by layers with one input).
+    pub fn quantise_input(&self, x: &[f32], rows: usize) -> QuantRows {
+        QuantRows::from_f32(x, rows, self.w.k, activation_levels(self.w.k, WEIGHT_LEVELS))
+    }
+
+    pub fn forward_quantised(&self, qx: &QuantRows) -> Vec<f32> {
+        let mut out = vec![0.0; qx.rows * self.w.rows];
+        matmul_t(qx.view(), self.w.view(), 1.0, self.bias.as_deref(), &mut out);
+        out
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (data, mut dims) = rows_of(x)?;
+        let rows = data.len() / self.w.k.max(1);
+        let out = self.forward_rows(&data, rows);
+        if let Some(last) = dims.last_mut() {
+            *last = self.w.rows;
+        }
+        Tensor::from_vec(out, dims, x.device())
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        self.w.rows * self.w.k + self.bias.as_ref().map_or(0, Vec::len)
+    }
+}
+
+pub enum Proj {
+    F32(Linear),
+    Int8(QLinear),
+}
+
+impl Proj {
+    pub fn load(vb: VarBuilder<'_>, d_in: usize, d_out: usize, bias: bool, precision: Precision) -> Result<Self> {
+        let l = if bias { candle_nn::linear(d_in, d_out, vb)? } else { candle_nn::linear_no_bias(d_in, d_out, vb)? };
+        Ok(match precision {
+            Precision::F32 => Self::F32(l),
+            Precision::Int8 => Self::Int8(QLinear::new(l.weight(), l.bias())?),
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::F32(l) => l.forward(x),
+            Self::Int8(q) => q.forward(x),
+        }
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        match self {
+            Self::F32(l) => l.weight().elem_count() + l.bias().map_or(0, |b| b.elem_count()),
+            Self::Int8(q) => q.parameter_count(),
+        }
+    }
+}
+
+/// The decoder's token embedding, also its output projection (tied weights).
+pub enum TokenEmbedding {
+    F32(Tensor),
+    /// One int8 table serves both: rows are dequantised for lookup.
+    Int8(QuantRowsI8),
+}
+
+impl TokenEmbedding {
+    pub fn new(weight: Tensor, precision: Precision) -> Result<Self> {
+        Ok(match precision {
+            Precision::F32 => Self::F32(weight),
+            Precision::Int8 => {
+                let (n, k) = weight.dims2()?;
+                let q = QuantRows::from_f32(&weight.flatten_all()?.to_vec1::<f32>()?, n, k, WEIGHT_LEVELS);
+                Self::Int8(QuantRowsI8::from_i16(&q))
+            }
+        })
+    }
+
+    pub fn elem_count(&self) -> usize {
+        match self {
+            Self::F32(t) => t.elem_count(),
+            Self::Int8(q) => q.rows * q.k,
+        }
+    }
+
+    /// `[n] ids → [n, d]`.
+    pub fn lookup(&self, ids: &[u32], device: &Device) -> Result<Tensor> {
+        match self {
+            Self::F32(t) => t.index_select(&Tensor::new(ids, device)?, 0),
+            Self::Int8(q) => {
+                let mut out = Vec::with_capacity(ids.len() * q.k);
+                for &id in ids {
+                    let r = (id as usize).min(q.rows.saturating_sub(1));
+                    let s = q.scales[r];
+                    out.extend(q.row(r)[..q.k].iter().map(|&v| v as f32 * s));
+                }
+                Tensor::from_vec(out, (ids.len(), q.k), device)
+            }
+        }
+    }
+
+    /// `[rows, d]` hidden states → one vocabulary-sized row of logits each.
+    pub fn logits(&self, x: &Tensor) -> Result<Vec<Vec<f32>>> {
+        match self {
+            Self::F32(t) => x.matmul(&t.t()?)?.to_vec2::<f32>(),
+            Self::Int8(q) => {
+                let (data, dims) = rows_of(x)?;
+                let rows = dims.first().copied().unwrap_or(0);
+                let qx = QuantRows::from_f32(&data, rows, q.k, activation_levels(q.k, WEIGHT_LEVELS));
+                Ok((0..rows)
+                    .map(|r| {
+                        let mut out = vec![0.0; q.rows];
+                        matvec_i8(qx.row(r), qx.scales[r], q, &mut out);
+                        out
+                    })
+                    .collect())
+            }
+        }
+    }
+}
