@@ -89,7 +89,8 @@ fmt:
 	cargo fmt --all
 
 bench: models
-	$(NATIVE)/stt-bench engine --out docs/PERFORMANCE_REPORT.md
+	STT_CLI_WASM=$(WASM)/stt.wasm $(NATIVE)/stt-bench engine --out docs/PERFORMANCE_REPORT.md
+	STT_FUNCTION_RAW_WASM=$(WASM)/stt_function.wasm $(NATIVE)/stt-bench instances
 
 clean-models:
 	rm -rf $(STT_MODELS_DIR)/tiny.en $(STT_MODELS_DIR)/base

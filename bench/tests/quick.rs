@@ -72,3 +72,15 @@ fn plan_reproduces_the_guides_example() {
     assert!(r.contains("| required pods = target ÷ per pod | **5** |"), "{r}");
     assert!(r.contains("daily curve") && r.contains("spike"));
 }
+
+#[test]
+fn instances_quick_compares_the_snapshot_with_loading_per_request() {
+    let r = bench(&["instances", "--quick"], &out_dir().join("instances.md"));
+    let snapshot = row_numbers(&r, "| snapshot: model in the initial memory | preloaded |");
+    let naive = row_numbers(&r, "| as built: model read per request | loaded_per_request |");
+    assert!(snapshot.len() == 3 && naive.len() == 3, "start rows:\n{r}");
+    // p50 of a ready instance: the snapshot skips the model load entirely.
+    assert!(snapshot[0] > 0.0 && snapshot[0] * 10.0 < naive[0], "{snapshot:?} vs {naive:?}\n{r}");
+    let memory = row_numbers(&r, "| snapshot: model in the initial memory | ");
+    assert!(memory.len() >= 8 + 3, "memory row:\n{r}");
+}

@@ -283,6 +283,11 @@ impl Server {
                             continue;
                         }
                     };
+                    // Responses are small and written in pieces (head, body): without this, Nagle
+                    // holds the last piece for the client's delayed ACK (40 ms on Linux).
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!(%addr, error = %e, "TCP_NODELAY not set");
+                    }
                     let server = self.clone();
                     let service = hyper::service::service_fn(move |req| server.clone().handle(req));
                     let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);

@@ -10,6 +10,18 @@ fn max(x: &[f32]) -> f32 {
     rest.iter().copied().fold(m, f32::max)
 }
 
+/// ln Σ exp(x), −∞ when every entry is −∞ (a fully suppressed row).
+pub fn log_sum_exp(x: &[f32]) -> f32 {
+    let m = max(x);
+    if !m.is_finite() {
+        return m;
+    }
+    let mv = f32x4::splat(m);
+    let (v, rest) = x.as_chunks::<4>();
+    let sum = v.iter().fold(f32x4::splat(0.0), |s, c| s + (f32x4::from(*c) - mv).exp());
+    m + (sum.reduce_add() + rest.iter().map(|&r| (r - m).exp()).sum::<f32>()).ln()
+}
+
 /// Softmax of one row, in place. `-inf` entries (masked) become 0.
 pub fn softmax(x: &mut [f32]) {
     let m = max(x);
@@ -84,6 +96,20 @@ mod tests {
         for ((input, want), got) in cases.iter().zip(&x) {
             assert!((got - want).abs() < 2e-6, "gelu({input}) = {got}, want {want}");
         }
+    }
+
+    #[test]
+    fn log_sum_exp_matches_f64() {
+        let x: Vec<f32> = (0..51_865).map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 0.03).collect();
+        let want = {
+            let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+            m + x.iter().map(|&v| (v as f64 - m).exp()).sum::<f64>().ln()
+        };
+        assert!((log_sum_exp(&x) as f64 - want).abs() < 1e-4, "{} vs {want}", log_sum_exp(&x));
+        assert_eq!(log_sum_exp(&[f32::NEG_INFINITY; 5]), f32::NEG_INFINITY);
+        let mut with_masked = vec![f32::NEG_INFINITY; 7];
+        with_masked[3] = 2.0;
+        assert!((log_sum_exp(&with_masked) - 2.0).abs() < 1e-6);
     }
 
     #[test]

@@ -2,7 +2,7 @@ use candle_core::{D, Result, Tensor};
 use candle_nn::VarBuilder;
 
 use super::int_attention;
-use super::linear::Proj;
+use super::linear::{Proj, QLinear};
 use super::precision::Precision;
 
 pub struct Attention {
@@ -28,6 +28,18 @@ impl Attention {
             out: Proj::load(vb.pp("out_proj"), d, d, true, precision)?,
             heads,
         })
+    }
+
+    /// q, k, v and out projections, when they are int8.
+    pub fn int8(&self) -> Option<[&QLinear; 4]> {
+        match (&self.q, &self.k, &self.v, &self.out) {
+            (Proj::Int8(q), Proj::Int8(k), Proj::Int8(v), Proj::Int8(o)) => Some([q, k, v, o]),
+            _ => None,
+        }
+    }
+
+    pub fn heads(&self) -> usize {
+        self.heads
     }
 
     pub fn parameter_count(&self) -> usize {

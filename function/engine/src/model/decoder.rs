@@ -3,6 +3,7 @@ use candle_nn::{LayerNorm, Module, VarBuilder, layer_norm};
 
 use super::attention::{Attention, append_time};
 use super::encoder::{Mlp, ln_count};
+use super::int_decoder::{LayerCache, LnParams, cross_cache};
 use super::linear::TokenEmbedding;
 use super::{Config, Precision};
 
@@ -15,7 +16,16 @@ struct Block {
     mlp: Mlp,
 }
 
+/// What the int8 step needs beyond the blocks' own layers.
+struct IntParts {
+    /// Per block: self-attention, cross-attention and MLP layer norms.
+    norms: Vec<[LnParams; 3]>,
+    final_norm: LnParams,
+    positions: Vec<f32>,
+}
+
 pub struct Decoder {
+    int: Option<IntParts>,
     embed: TokenEmbedding,
     positions: Tensor,
     blocks: Vec<Block>,
@@ -28,6 +38,8 @@ pub struct Decoder {
 pub struct DecoderState {
     self_kv: Vec<Option<(Tensor, Tensor)>>,
     cross_kv: Vec<(Tensor, Tensor)>,
+    /// The int8 step's caches, one per block (empty in f32).
+    int: Vec<LayerCache>,
     len: usize,
 }
 
@@ -59,11 +71,31 @@ impl Decoder {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let positions = vb.get((c.max_target_positions, d), "embed_positions.weight")?;
+        let ln = layer_norm(d, 1e-5, vb.pp("layer_norm"))?;
+        let int = match precision {
+            Precision::F32 => None,
+            Precision::Int8 => Some(IntParts {
+                norms: blocks
+                    .iter()
+                    .map(|b| {
+                        Ok([
+                            LnParams::from_candle(&b.self_ln)?,
+                            LnParams::from_candle(&b.cross_ln)?,
+                            LnParams::from_candle(&b.mlp_ln)?,
+                        ])
+                    })
+                    .collect::<Result<_>>()?,
+                final_norm: LnParams::from_candle(&ln)?,
+                positions: positions.flatten_all()?.to_vec1::<f32>()?,
+            }),
+        };
         Ok(Self {
+            int,
             embed: TokenEmbedding::new(vb.get((c.vocab_size, d), "embed_tokens.weight")?, precision)?,
-            positions: vb.get((c.max_target_positions, d), "embed_positions.weight")?,
+            positions,
             blocks,
-            ln: layer_norm(d, 1e-5, vb.pp("layer_norm"))?,
+            ln,
             device: vb.device().clone(),
         })
     }
@@ -87,11 +119,65 @@ impl Decoder {
     }
 
     pub fn start(&self, features: &Tensor) -> Result<DecoderState> {
+        if self.int.is_some() {
+            let (_, t, _) = features.dims3()?;
+            let f = features.flatten_all()?.to_vec1::<f32>()?;
+            let int = self
+                .blocks
+                .iter()
+                .map(|b| {
+                    let [_, k, v, _] =
+                        b.cross_attn.int8().ok_or_else(|| candle_core::Error::Msg("mixed precisions".into()))?;
+                    Ok(cross_cache(k, v, &f, t, b.cross_attn.heads()))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(DecoderState { self_kv: vec![], cross_kv: vec![], int, len: 0 });
+        }
         let cross_kv = self.blocks.iter().map(|b| b.cross_attn.key_value(features)).collect::<Result<Vec<_>>>()?;
-        Ok(DecoderState { self_kv: vec![None; self.blocks.len()], cross_kv, len: 0 })
+        Ok(DecoderState { self_kv: vec![None; self.blocks.len()], cross_kv, int: vec![], len: 0 })
+    }
+
+    fn forward_int(
+        &self,
+        parts: &IntParts,
+        state: &mut DecoderState,
+        tokens: &[u32],
+        rows: &[usize],
+    ) -> Result<Vec<Vec<f32>>> {
+        let mixed = || candle_core::Error::Msg("mixed precisions".into());
+        let n = tokens.len();
+        let d = parts.final_norm.weight.len();
+        let mut x = self.embed.lookup(tokens, &self.device)?.flatten_all()?.to_vec1::<f32>()?;
+        let pos = parts.positions.get(state.len * d..(state.len + n) * d).ok_or_else(mixed)?;
+        x.iter_mut().zip(pos).for_each(|(x, p)| *x += p);
+        for ((b, norms), cache) in self.blocks.iter().zip(&parts.norms).zip(&mut state.int) {
+            let [q, k, v, o] = b.self_attn.int8().ok_or_else(mixed)?;
+            let h = q.quantise_input(&norms[0].apply(&x), n);
+            let a = cache.self_attention(
+                &q.forward_quantised(&h),
+                &k.forward_quantised(&h),
+                &v.forward_quantised(&h),
+                d,
+                b.self_attn.heads(),
+            );
+            x.iter_mut().zip(o.forward_rows(&a, n)).for_each(|(x, y)| *x += y);
+            let [q, _, _, o] = b.cross_attn.int8().ok_or_else(mixed)?;
+            let a = cache.cross_attention(&q.forward_rows(&norms[1].apply(&x), n), b.cross_attn.heads());
+            x.iter_mut().zip(o.forward_rows(&a, n)).for_each(|(x, y)| *x += y);
+            let m = b.mlp.forward_rows(&norms[2].apply(&x), d).ok_or_else(mixed)?;
+            x.iter_mut().zip(m).for_each(|(x, y)| *x += y);
+        }
+        state.len += n;
+        let picked: Vec<f32> = rows.iter().filter_map(|&r| x.get(r * d..(r + 1) * d)).flatten().copied().collect();
+        let h = parts.final_norm.apply(&picked);
+        // The output projection is tied to the token embedding.
+        self.embed.logits(&Tensor::from_vec(h, (picked.len() / d.max(1), d), &self.device)?)
     }
 
     pub fn forward(&self, state: &mut DecoderState, tokens: &[u32], rows: &[usize]) -> Result<Vec<Vec<f32>>> {
+        if let Some(parts) = &self.int {
+            return self.forward_int(parts, state, tokens, rows);
+        }
         let n = tokens.len();
         let mut x = self
             .embed

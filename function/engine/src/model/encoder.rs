@@ -19,28 +19,29 @@ impl Mlp {
         })
     }
 
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let x_device = x.device();
-        match (&self.fc1, &self.fc2) {
-            (Proj::Int8(fc1), Proj::Int8(fc2)) => {
-                let mut dims = x.dims().to_vec();
-                let d = dims.last().copied().unwrap_or(1).max(1);
-                let x = x.flatten_all()?.to_vec1::<f32>()?;
-                let mut out = Vec::with_capacity(x.len());
-                // Blocks of rows: the 4·d-wide hidden layer never exists for all 1500 at once.
-                for block in x.chunks(ROW_BLOCK * d) {
-                    let rows = block.len() / d;
-                    let mut h = fc1.forward_rows(block, rows);
-                    vmath::gelu(&mut h);
-                    out.extend(fc2.forward_rows(&h, rows));
-                }
-                if let Some(last) = dims.last_mut() {
-                    *last = out.len() / (x.len() / d).max(1);
-                }
-                Tensor::from_vec(out, dims, x_device)
-            }
-            _ => self.fc2.forward(&self.fc1.forward(x)?.gelu_erf()?),
+    /// `rows × d` → `rows × d` when the layers are int8, in blocks of rows: the 4·d-wide hidden
+    /// layer never exists for all 1500 at once.
+    pub fn forward_rows(&self, x: &[f32], d: usize) -> Option<Vec<f32>> {
+        let (Proj::Int8(fc1), Proj::Int8(fc2)) = (&self.fc1, &self.fc2) else { return None };
+        let d = d.max(1);
+        let mut out = Vec::with_capacity(x.len());
+        for block in x.chunks(ROW_BLOCK * d) {
+            let rows = block.len() / d;
+            let mut h = fc1.forward_rows(block, rows);
+            vmath::gelu(&mut h);
+            out.extend(fc2.forward_rows(&h, rows));
         }
+        Some(out)
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let d = x.dims().last().copied().unwrap_or(1);
+        if let Proj::Int8(_) = self.fc1
+            && let Some(out) = self.forward_rows(&x.flatten_all()?.to_vec1::<f32>()?, d)
+        {
+            return Tensor::from_vec(out, x.dims(), x.device());
+        }
+        self.fc2.forward(&self.fc1.forward(x)?.gelu_erf()?)
     }
 
     pub fn parameter_count(&self) -> usize {

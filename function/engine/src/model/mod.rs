@@ -7,6 +7,7 @@ mod config;
 mod decoder;
 mod encoder;
 mod int_attention;
+mod int_decoder;
 mod linear;
 mod precision;
 

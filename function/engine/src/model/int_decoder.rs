@@ -1,0 +1,140 @@
+//! The decoder step in the int8 precision on plain vectors: one token costs ~30 small products,
+//! and through candle each of its ~150 tensor operations costs more in wasm than the arithmetic.
+//! Cross-attention keys and values are kept quantised per head (half the f32 cache, and the
+//! integer kernel serves the products); the self-attention cache stays f32 (≤ 448 positions).
+
+use wide::f32x4;
+
+use super::linear::QLinear;
+use crate::kernels::gemm::matmul_t;
+use crate::kernels::quant::{QuantRows, balanced_levels};
+use crate::kernels::vmath::softmax;
+
+pub struct LnParams {
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+impl LnParams {
+    pub fn from_candle(ln: &candle_nn::LayerNorm) -> candle_core::Result<Self> {
+        let weight = ln.weight().to_vec1::<f32>()?;
+        let bias = match ln.bias() {
+            Some(b) => b.to_vec1::<f32>()?,
+            None => vec![0.0; weight.len()],
+        };
+        Ok(Self { weight, bias })
+    }
+
+    /// Layer norm of each `d`-row of `x` (ε = 1e-5, as Whisper's).
+    pub fn apply(&self, x: &[f32]) -> Vec<f32> {
+        let d = self.weight.len().max(1);
+        let mut out = Vec::with_capacity(x.len());
+        for row in x.chunks(d) {
+            let mean = row.iter().sum::<f32>() / d as f32;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+            let inv = 1.0 / (var + 1e-5).sqrt();
+            out.extend(row.iter().zip(&self.weight).zip(&self.bias).map(|((v, w), b)| (v - mean) * inv * w + b));
+        }
+        out
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let (av, ar) = a.as_chunks::<4>();
+    let (bv, br) = b.as_chunks::<4>();
+    let s = av.iter().zip(bv).fold(f32x4::splat(0.0), |s, (x, y)| s + f32x4::from(*x) * f32x4::from(*y));
+    s.reduce_add() + ar.iter().zip(br).map(|(x, y)| x * y).sum::<f32>()
+}
+
+/// One layer's caches for one sequence.
+pub struct LayerCache {
+    /// Self-attention keys and values so far, `[position][d]`.
+    keys: Vec<f32>,
+    values: Vec<f32>,
+    /// Cross-attention, per head: keys `[1500][dh]` and values transposed `[dh][1500]`.
+    cross_keys: Vec<QuantRows>,
+    cross_values_t: Vec<QuantRows>,
+}
+
+/// Cross-attention keys and values of the audio features (`t × d`), quantised per head.
+pub fn cross_cache(k_proj: &QLinear, v_proj: &QLinear, features: &[f32], t: usize, heads: usize) -> LayerCache {
+    let qx = k_proj.quantise_input(features, t);
+    let (k, v) = (k_proj.forward_quantised(&qx), v_proj.forward_quantised(&qx));
+    let d = k.len() / t.max(1);
+    let dh = d / heads;
+    let mut gathered = Vec::with_capacity(t * dh);
+    let mut cross_keys = Vec::with_capacity(heads);
+    let mut cross_values_t = Vec::with_capacity(heads);
+    for h in 0..heads {
+        gathered.clear();
+        for s in 0..t {
+            gathered.extend_from_slice(&k[s * d + h * dh..s * d + (h + 1) * dh]);
+        }
+        cross_keys.push(QuantRows::from_f32(&gathered, t, dh, balanced_levels(dh)));
+        gathered.clear();
+        let v = &v;
+        gathered.extend((0..dh).flat_map(|c| (0..t).map(move |s| v[s * d + h * dh + c])));
+        cross_values_t.push(QuantRows::from_f32(&gathered, dh, t, balanced_levels(t)));
+    }
+    LayerCache { keys: Vec::new(), values: Vec::new(), cross_keys, cross_values_t }
+}
+
+impl LayerCache {
+    /// Causal self-attention of `n` new rows (`q`, `k`, `v`: `n × d_model`) after the cached ones.
+    pub fn self_attention(&mut self, q: &[f32], k: &[f32], v: &[f32], d_model: usize, heads: usize) -> Vec<f32> {
+        self.keys.extend_from_slice(k);
+        self.values.extend_from_slice(v);
+        let d_model = d_model.max(1);
+        let (n, total) = (q.len() / d_model, self.keys.len() / d_model);
+        let past = total - n;
+        let dh = d_model / heads;
+        let scale = 1.0 / (dh as f32).sqrt();
+        let mut out = vec![0.0; n * d_model];
+        let mut w = Vec::with_capacity(total);
+        for i in 0..n {
+            let visible = past + i + 1;
+            for h in 0..heads {
+                let qh = &q[i * d_model + h * dh..i * d_model + (h + 1) * dh];
+                w.clear();
+                w.extend(
+                    (0..visible).map(|j| dot(qh, &self.keys[j * d_model + h * dh..j * d_model + (h + 1) * dh]) * scale),
+                );
+                softmax(&mut w);
+                let o = &mut out[i * d_model + h * dh..i * d_model + (h + 1) * dh];
+                for (j, p) in w.iter().enumerate() {
+                    let vj = &self.values[j * d_model + h * dh..j * d_model + (h + 1) * dh];
+                    o.iter_mut().zip(vj).for_each(|(o, v)| *o += p * v);
+                }
+            }
+        }
+        out
+    }
+
+    /// Attention of `n` query rows (`n × d`) over the audio.
+    pub fn cross_attention(&self, q: &[f32], heads: usize) -> Vec<f32> {
+        let dh = self.cross_keys.first().map_or(1, |k| k.k);
+        let d = dh * heads;
+        let n = q.len() / d.max(1);
+        let t = self.cross_keys.first().map_or(0, |k| k.rows);
+        let scale = 1.0 / (dh as f32).sqrt();
+        let mut out = vec![0.0; n * d];
+        let mut gathered = Vec::with_capacity(n * dh);
+        let mut scores = vec![0.0; n * t];
+        let mut o = vec![0.0; n * dh];
+        for h in 0..heads {
+            gathered.clear();
+            for i in 0..n {
+                gathered.extend_from_slice(&q[i * d + h * dh..i * d + (h + 1) * dh]);
+            }
+            let qq = QuantRows::from_f32(&gathered, n, dh, balanced_levels(dh));
+            matmul_t(qq.view(), self.cross_keys[h].view(), scale, None, &mut scores);
+            scores.chunks_mut(t.max(1)).for_each(softmax);
+            let pq = QuantRows::from_f32(&scores, n, t, balanced_levels(t));
+            matmul_t(pq.view(), self.cross_values_t[h].view(), 1.0, None, &mut o);
+            for i in 0..n {
+                out[i * d + h * dh..i * d + (h + 1) * dh].copy_from_slice(&o[i * dh..(i + 1) * dh]);
+            }
+        }
+        out
+    }
+}
