@@ -34,7 +34,7 @@ fn dev_wer(engine: &Engine) -> f64 {
     }
     let (errors, words) = eval::corpus_wer(pairs.iter().map(|(r, h)| (r.as_str(), h.as_str())));
     let wer = errors as f64 / words as f64;
-    eprintln!("dev WER ({}) {:.2}% ({errors}/{words})", engine.model.precision, wer * 100.0);
+    eprintln!("dev WER ({} {}) {:.2}% ({errors}/{words})", engine.name, engine.model.precision, wer * 100.0);
     wer
 }
 
@@ -46,6 +46,14 @@ fn dev_set_wer_is_at_most_8_percent_in_each_precision_and_int8_within_half_a_poi
     assert_eq!(tiny_en().model.precision, Precision::Int8);
     assert!(f32_wer <= 0.08, "f32 dev WER {:.2}% > 8%", f32_wer * 100.0);
     assert!(int8_wer <= 0.08, "int8 dev WER {:.2}% > 8%", int8_wer * 100.0);
+    assert!(int8_wer - f32_wer <= 0.005, "int8 {:.2}% vs f32 {:.2}%", int8_wer * 100.0, f32_wer * 100.0);
+}
+
+/// The same for base (multilingual, language detected on each clip).
+#[test]
+fn base_dev_set_wer_in_int8_is_within_half_a_point_of_f32() {
+    let f32_wer = dev_wer(base_f32());
+    let int8_wer = dev_wer(base());
     assert!(int8_wer - f32_wer <= 0.005, "int8 {:.2}% vs f32 {:.2}%", int8_wer * 100.0, f32_wer * 100.0);
 }
 

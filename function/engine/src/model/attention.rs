@@ -1,7 +1,6 @@
 use candle_core::{D, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use super::int_attention;
 use super::linear::{Proj, QLinear};
 use super::precision::Precision;
 
@@ -66,27 +65,11 @@ impl Attention {
         self.out.forward(&o)
     }
 
-    /// Plain self-attention, no cache (the encoder).
+    /// Plain self-attention, no cache (the encoder in f32; the int8 encoder uses
+    /// [`super::int_attention`]).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match (&self.q, &self.k, &self.v) {
-            (Proj::Int8(q), Proj::Int8(k), Proj::Int8(v)) => {
-                let (_, t, d) = x.dims3()?;
-                let qx = q.quantise_input(&x.flatten_all()?.to_vec1::<f32>()?, t);
-                let o = int_attention::self_attention(
-                    &q.forward_quantised(&qx),
-                    &k.forward_quantised(&qx),
-                    &v.forward_quantised(&qx),
-                    t,
-                    d,
-                    self.heads,
-                );
-                self.out.forward(&Tensor::from_vec(o, (1, t, d), x.device())?)
-            }
-            _ => {
-                let (k, v) = self.key_value(x)?;
-                self.attend(x, &k, &v, None)
-            }
-        }
+        let (k, v) = self.key_value(x)?;
+        self.attend(x, &k, &v, None)
     }
 }
 

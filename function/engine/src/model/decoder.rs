@@ -3,7 +3,8 @@ use candle_nn::{LayerNorm, Module, VarBuilder, layer_norm};
 
 use super::attention::{Attention, append_time};
 use super::encoder::{Mlp, ln_count};
-use super::int_decoder::{LayerCache, LnParams, cross_cache};
+use super::int_decoder::{LayerCache, cross_cache};
+use super::layer_norm::LnParams;
 use super::linear::TokenEmbedding;
 use super::{Config, Precision};
 

@@ -2,6 +2,8 @@ use candle_core::{Result, Tensor};
 use candle_nn::{Conv1d, Conv1dConfig, LayerNorm, Module, VarBuilder, conv1d, layer_norm};
 
 use super::attention::Attention;
+use super::int_attention;
+use super::layer_norm::LnParams;
 use super::linear::{Proj, QLinear};
 use super::{Config, Precision};
 use crate::kernels::vmath;
@@ -34,13 +36,8 @@ impl Mlp {
         Some(out)
     }
 
+    /// The f32 path (int8 layers run through [`Self::forward_rows`]).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let d = x.dims().last().copied().unwrap_or(1);
-        if let Proj::Int8(_) = self.fc1
-            && let Some(out) = self.forward_rows(&x.flatten_all()?.to_vec1::<f32>()?, d)
-        {
-            return Tensor::from_vec(out, x.dims(), x.device());
-        }
         self.fc2.forward(&self.fc1.forward(x)?.gelu_erf()?)
     }
 
@@ -109,6 +106,10 @@ impl Conv {
     }
 }
 
+fn mixed() -> candle_core::Error {
+    candle_core::Error::Msg("layers of mixed precisions".into())
+}
+
 pub fn ln_count(ln: &LayerNorm) -> usize {
     ln.weight().elem_count() + ln.bias().map_or(0, |b| b.elem_count())
 }
@@ -120,7 +121,16 @@ struct Block {
     mlp: Mlp,
 }
 
+/// What the int8 forward needs beyond the blocks' own layers.
+struct IntParts {
+    /// Per block: the attention and MLP layer norms.
+    norms: Vec<[LnParams; 2]>,
+    post: LnParams,
+    positions: Vec<f32>,
+}
+
 pub struct Encoder {
+    int: Option<IntParts>,
     conv1: Conv,
     conv2: Conv,
     positions: Tensor,
@@ -142,32 +152,36 @@ impl Encoder {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let positions = vb.get((c.max_source_positions, d), "embed_positions.weight")?;
+        let ln_post = layer_norm(d, 1e-5, vb.pp("layer_norm"))?;
+        let int = match precision {
+            Precision::F32 => None,
+            Precision::Int8 => Some(IntParts {
+                norms: blocks
+                    .iter()
+                    .map(|b| Ok([LnParams::from_candle(&b.attn_ln)?, LnParams::from_candle(&b.mlp_ln)?]))
+                    .collect::<Result<_>>()?,
+                post: LnParams::from_candle(&ln_post)?,
+                positions: positions.flatten_all()?.to_vec1::<f32>()?,
+            }),
+        };
         Ok(Self {
+            int,
             conv1: Conv::load(vb.pp("conv1"), c.num_mel_bins, d, 1, precision)?,
             conv2: Conv::load(vb.pp("conv2"), d, d, 2, precision)?,
-            positions: vb.get((c.max_source_positions, d), "embed_positions.weight")?,
+            positions,
             blocks,
-            ln_post: layer_norm(d, 1e-5, vb.pp("layer_norm"))?,
+            ln_post,
         })
     }
 
     /// `[1, n_mels, 3000]` → `[1, 1500, d]`.
     pub fn forward(&self, mel: &Tensor) -> Result<Tensor> {
-        let x = match (&self.conv1, &self.conv2) {
-            (Conv::F32(c1), Conv::F32(c2)) => c2.forward(&c1.forward(mel)?.gelu_erf()?)?.gelu_erf()?.transpose(1, 2)?,
-            (c1, c2) => {
-                let (_, _, t_in) = mel.dims3()?;
-                let m = mel.flatten_all()?.to_vec1::<f32>()?;
-                let conv = |c: &Conv, t: usize, at: &dyn Fn(usize, usize) -> f32| {
-                    c.forward_gelu(t, at).ok_or_else(|| candle_core::Error::Msg("mixed precisions".into()))
-                };
-                // The mel is channel-major; conv1's output is time-major.
-                let (h, t1) = conv(c1, t_in, &|c, i| m[c * t_in + i])?;
-                let d1 = h.len() / t1.max(1);
-                let (y, t2) = conv(c2, t1, &|c, i| h[i * d1 + c])?;
-                Tensor::from_vec(y, (1, t2, d1), mel.device())?
-            }
-        };
+        if let Some(parts) = &self.int {
+            return self.forward_int(parts, mel);
+        }
+        let (Conv::F32(c1), Conv::F32(c2)) = (&self.conv1, &self.conv2) else { return Err(mixed()) };
+        let x = c2.forward(&c1.forward(mel)?.gelu_erf()?)?.gelu_erf()?.transpose(1, 2)?;
         let t = x.dim(1)?;
         let mut x = x.broadcast_add(&self.positions.narrow(0, 0, t)?)?;
         for b in &self.blocks {
@@ -175,6 +189,39 @@ impl Encoder {
             x = (&x + b.mlp.forward(&b.mlp_ln.forward(&x)?)?)?;
         }
         self.ln_post.forward(&x)
+    }
+
+    /// The int8 forward on plain rows: one buffer per live activation, no tensor round trips,
+    /// so an instance's private memory stays small.
+    fn forward_int(&self, parts: &IntParts, mel: &Tensor) -> Result<Tensor> {
+        let (_, _, t_in) = mel.dims3()?;
+        let m = mel.flatten_all()?.to_vec1::<f32>()?;
+        // The mel is channel-major; conv1's output is time-major.
+        let (h, t1) = self.conv1.forward_gelu(t_in, |c, i| m[c * t_in + i]).ok_or_else(mixed)?;
+        drop(m);
+        let d = h.len() / t1.max(1);
+        let (mut x, t) = self.conv2.forward_gelu(t1, |c, i| h[i * d + c]).ok_or_else(mixed)?;
+        drop(h);
+        let pos = parts.positions.get(..x.len()).ok_or_else(mixed)?;
+        x.iter_mut().zip(pos).for_each(|(x, p)| *x += p);
+        for (b, [attn_ln, mlp_ln]) in self.blocks.iter().zip(&parts.norms) {
+            let [q, k, v, o] = b.attn.int8().ok_or_else(mixed)?;
+            let qx = q.quantise_input(&attn_ln.apply(&x), t);
+            let a = int_attention::self_attention(
+                &q.forward_quantised(&qx),
+                &k.forward_quantised(&qx),
+                &v.forward_quantised(&qx),
+                t,
+                d,
+                b.attn.heads(),
+            );
+            drop(qx);
+            x.iter_mut().zip(o.forward_rows(&a, t)).for_each(|(x, y)| *x += y);
+            drop(a);
+            let y = b.mlp.forward_rows(&mlp_ln.apply(&x), d).ok_or_else(mixed)?;
+            x.iter_mut().zip(y).for_each(|(x, y)| *x += y);
+        }
+        Tensor::from_vec(parts.post.apply(&x), (1, t, d), mel.device())
     }
 
     pub fn parameter_count(&self) -> usize {

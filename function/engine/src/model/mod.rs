@@ -8,6 +8,7 @@ mod decoder;
 mod encoder;
 mod int_attention;
 mod int_decoder;
+mod layer_norm;
 mod linear;
 mod precision;
 

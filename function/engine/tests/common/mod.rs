@@ -46,6 +46,12 @@ pub fn tiny_en_f32() -> &'static Engine {
     E.get_or_init(|| load_with("tiny.en", Precision::F32))
 }
 
+/// base in f32.
+pub fn base_f32() -> &'static Engine {
+    static E: OnceLock<Engine> = OnceLock::new();
+    E.get_or_init(|| load_with("base", Precision::F32))
+}
+
 pub fn base() -> &'static Engine {
     static E: OnceLock<Engine> = OnceLock::new();
     E.get_or_init(|| load("base"))
