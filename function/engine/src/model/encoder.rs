@@ -2,7 +2,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::{Conv1d, Conv1dConfig, LayerNorm, Module, VarBuilder, conv1d, layer_norm};
 
 use super::attention::Attention;
-use super::int_attention;
+use super::int_attention::{self, Part};
 use super::layer_norm::LnParams;
 use super::linear::{Proj, QLinear};
 use super::{Config, Precision};
@@ -207,14 +207,15 @@ impl Encoder {
         for (b, [attn_ln, mlp_ln]) in self.blocks.iter().zip(&parts.norms) {
             let [q, k, v, o] = b.attn.int8().ok_or_else(mixed)?;
             let qx = q.quantise_input(&attn_ln.apply(&x), t);
-            let a = int_attention::self_attention(
-                &q.forward_quantised(&qx),
-                &k.forward_quantised(&qx),
-                &v.forward_quantised(&qx),
-                t,
-                d,
-                b.attn.heads(),
-            );
+            let dh = d / b.attn.heads().max(1);
+            let a = int_attention::self_attention_by_head(t, d, b.attn.heads(), |part, h| {
+                let proj = match part {
+                    Part::Query => q,
+                    Part::Key => k,
+                    Part::Value => v,
+                };
+                proj.forward_quantised_columns(&qx, h * dh, dh)
+            });
             drop(qx);
             x.iter_mut().zip(o.forward_rows(&a, t)).for_each(|(x, y)| *x += y);
             drop(a);

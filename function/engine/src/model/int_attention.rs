@@ -10,31 +10,40 @@ use crate::kernels::vmath::softmax;
 /// Queries per block.
 const BLOCK: usize = 64;
 
-/// `q`, `k`, `v`: `t × d` row-major (heads side by side); returns `t × d`.
-pub fn self_attention(q: &[f32], k: &[f32], v: &[f32], t: usize, d: usize, heads: usize) -> Vec<f32> {
+/// Which projection of a head [`self_attention_by_head`] asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Query,
+    Key,
+    Value,
+}
+
+/// Self-attention over `t` positions where `head(part, h)` gives head `h`'s queries, keys or
+/// values as `t × d/heads`: the encoder computes them head by head from its int8 projections,
+/// so that only one head's Q, K and V exist at a time.
+pub fn self_attention_by_head(
+    t: usize,
+    d: usize,
+    heads: usize,
+    mut head: impl FnMut(Part, usize) -> Vec<f32>,
+) -> Vec<f32> {
     let dh = d / heads;
     let scale = 1.0 / (dh as f32).sqrt();
     let (qk_levels, pv_levels) = (balanced_levels(dh), balanced_levels(t));
     let mut out = vec![0.0; t * d];
-    let mut gathered = vec![0.0; t * dh];
+    let mut transposed = Vec::with_capacity(t * dh);
     let (mut qq, mut kq, mut vq, mut pq) = Default::default();
     let mut scores = vec![0.0; BLOCK * t];
     let mut o = vec![0.0; BLOCK * dh];
-    let gather = |src: &[f32], h: usize, dst: &mut Vec<f32>| {
-        dst.clear();
-        for s in 0..t {
-            dst.extend_from_slice(&src[s * d + h * dh..s * d + (h + 1) * dh]);
-        }
-    };
     for h in 0..heads {
-        gather(q, h, &mut gathered);
-        QuantRows::fill(&mut qq, &gathered, t, dh, qk_levels);
-        gather(k, h, &mut gathered);
-        QuantRows::fill(&mut kq, &gathered, t, dh, qk_levels);
+        QuantRows::fill(&mut qq, &head(Part::Query, h), t, dh, qk_levels);
+        QuantRows::fill(&mut kq, &head(Part::Key, h), t, dh, qk_levels);
         // Vᵀ: one row per channel over time, so that P·V is again a product of k-contiguous rows.
-        gathered.clear();
-        gathered.extend((0..dh).flat_map(|c| (0..t).map(move |s| v[s * d + h * dh + c])));
-        QuantRows::fill(&mut vq, &gathered, dh, t, pv_levels);
+        let v = head(Part::Value, h);
+        transposed.clear();
+        transposed.extend((0..dh).flat_map(|c| v.iter().skip(c).step_by(dh).copied()));
+        drop(v);
+        QuantRows::fill(&mut vq, &transposed, dh, t, pv_levels);
         for i0 in (0..t).step_by(BLOCK) {
             let rows = (t - i0).min(BLOCK);
             let block = &mut scores[..rows * t];
@@ -54,6 +63,19 @@ pub fn self_attention(q: &[f32], k: &[f32], v: &[f32], t: usize, d: usize, heads
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `q`, `k`, `v`: `t × d` row-major (heads side by side); returns `t × d`.
+    fn self_attention(q: &[f32], k: &[f32], v: &[f32], t: usize, d: usize, heads: usize) -> Vec<f32> {
+        let dh = d / heads;
+        self_attention_by_head(t, d, heads, |part, h| {
+            let src = match part {
+                Part::Query => q,
+                Part::Key => k,
+                Part::Value => v,
+            };
+            (0..t).flat_map(|s| src[s * d + h * dh..s * d + (h + 1) * dh].iter().copied()).collect()
+        })
+    }
 
     fn reference(q: &[f32], k: &[f32], v: &[f32], t: usize, d: usize, heads: usize) -> Vec<f32> {
         let dh = d / heads;

@@ -1,13 +1,14 @@
 //! The decoder step in the int8 precision on plain vectors: one token costs ~30 small products,
 //! and through candle each of its ~150 tensor operations costs more in wasm than the arithmetic.
-//! Cross-attention keys and values are kept quantised per head (half the f32 cache, and the
-//! integer kernel serves the products); the self-attention cache stays f32 (≤ 448 positions).
+//! Cross-attention keys and values are kept as int8 per head (a quarter of the f32 cache; each
+//! query reads them through the same widening-load product as the vocabulary); the
+//! self-attention cache stays f32 (≤ 448 positions).
 
 use wide::f32x4;
 
 use super::linear::QLinear;
-use crate::kernels::gemm::matmul_t;
-use crate::kernels::quant::{QuantRows, balanced_levels};
+use crate::kernels::gemv::{QuantRowsI8, matvec_i8};
+use crate::kernels::quant::{QuantRows, WEIGHT_LEVELS, activation_levels};
 use crate::kernels::vmath::softmax;
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -23,8 +24,8 @@ pub struct LayerCache {
     keys: Vec<f32>,
     values: Vec<f32>,
     /// Cross-attention, per head: keys `[1500][dh]` and values transposed `[dh][1500]`.
-    cross_keys: Vec<QuantRows>,
-    cross_values_t: Vec<QuantRows>,
+    cross_keys: Vec<QuantRowsI8>,
+    cross_values_t: Vec<QuantRowsI8>,
 }
 
 /// Cross-attention keys and values of the audio features (`t × d`), quantised per head.
@@ -41,11 +42,11 @@ pub fn cross_cache(k_proj: &QLinear, v_proj: &QLinear, features: &[f32], t: usiz
         for s in 0..t {
             gathered.extend_from_slice(&k[s * d + h * dh..s * d + (h + 1) * dh]);
         }
-        cross_keys.push(QuantRows::from_f32(&gathered, t, dh, balanced_levels(dh)));
+        cross_keys.push(QuantRowsI8::from_i16(&QuantRows::from_f32(&gathered, t, dh, WEIGHT_LEVELS)));
         gathered.clear();
         let v = &v;
         gathered.extend((0..dh).flat_map(|c| (0..t).map(move |s| v[s * d + h * dh + c])));
-        cross_values_t.push(QuantRows::from_f32(&gathered, dh, t, balanced_levels(t)));
+        cross_values_t.push(QuantRowsI8::from_i16(&QuantRows::from_f32(&gathered, dh, t, WEIGHT_LEVELS)));
     }
     LayerCache { keys: Vec::new(), values: Vec::new(), cross_keys, cross_values_t }
 }
@@ -89,21 +90,17 @@ impl LayerCache {
         let t = self.cross_keys.first().map_or(0, |k| k.rows);
         let scale = 1.0 / (dh as f32).sqrt();
         let mut out = vec![0.0; n * d];
-        let mut gathered = Vec::with_capacity(n * dh);
-        let mut scores = vec![0.0; n * t];
-        let mut o = vec![0.0; n * dh];
+        let mut scores = vec![0.0; t];
+        let mut o = vec![0.0; dh];
         for h in 0..heads {
-            gathered.clear();
             for i in 0..n {
-                gathered.extend_from_slice(&q[i * d + h * dh..i * d + (h + 1) * dh]);
-            }
-            let qq = QuantRows::from_f32(&gathered, n, dh, balanced_levels(dh));
-            matmul_t(qq.view(), self.cross_keys[h].view(), scale, None, &mut scores);
-            scores.chunks_mut(t.max(1)).for_each(softmax);
-            let pq = QuantRows::from_f32(&scores, n, t, balanced_levels(t));
-            matmul_t(pq.view(), self.cross_values_t[h].view(), 1.0, None, &mut o);
-            for i in 0..n {
-                out[i * d + h * dh..i * d + (h + 1) * dh].copy_from_slice(&o[i * dh..(i + 1) * dh]);
+                let qh = &q[i * d + h * dh..i * d + (h + 1) * dh];
+                let qq = QuantRows::from_f32(qh, 1, dh, activation_levels(dh, WEIGHT_LEVELS));
+                matvec_i8(qq.row(0), qq.scales[0] * scale, &self.cross_keys[h], &mut scores);
+                softmax(&mut scores);
+                let pq = QuantRows::from_f32(&scores, 1, t, activation_levels(t, WEIGHT_LEVELS));
+                matvec_i8(pq.row(0), pq.scales[0], &self.cross_values_t[h], &mut o);
+                out[i * d + h * dh..i * d + (h + 1) * dh].copy_from_slice(&o);
             }
         }
         out

@@ -37,6 +37,14 @@ impl QLinear {
         QuantRows::from_f32(x, rows, self.w.k, activation_levels(self.w.k, WEIGHT_LEVELS))
     }
 
+    /// Output columns `start..start + n` only (one attention head's projection).
+    pub fn forward_quantised_columns(&self, qx: &QuantRows, start: usize, n: usize) -> Vec<f32> {
+        let mut out = vec![0.0; qx.rows * n];
+        let bias = self.bias.as_deref().map(|b| &b[start..start + n]);
+        matmul_t(qx.view(), self.w.rows_view(start, n), 1.0, bias, &mut out);
+        out
+    }
+
     pub fn forward_quantised(&self, qx: &QuantRows) -> Vec<f32> {
         let mut out = vec![0.0; qx.rows * self.w.rows];
         matmul_t(qx.view(), self.w.view(), 1.0, self.bias.as_deref(), &mut out);
