@@ -93,6 +93,16 @@ pub struct InstanceState {
 }
 
 impl InstanceState {
+    pub fn new(wasi: WasiCtx, variables: Variables, memory_limit: usize, report: Arc<InstanceReport>) -> Self {
+        Self {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            variables,
+            limiter: MemoryCap { limit: memory_limit, report },
+        }
+    }
+
     pub fn variables(&mut self) -> &mut Variables {
         &mut self.variables
     }
@@ -152,13 +162,7 @@ impl Prepared {
         for (host, guest) in &self.files {
             wasi.preopened_dir(host, guest, FsPerms::ReadOnly)?;
         }
-        let state = InstanceState {
-            wasi: wasi.build(),
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
-            variables: self.variables.clone(),
-            limiter: MemoryCap { limit: limits.memory, report: report.clone() },
-        };
+        let state = InstanceState::new(wasi.build(), self.variables.clone(), limits.memory, report.clone());
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.limiter);
         Ok(store)

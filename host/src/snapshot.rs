@@ -4,14 +4,15 @@
 //! every per-request instance starts with the model ready, mapped copy-on-write.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use thiserror::Error;
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, Store};
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi::{FsPerms, WasiCtx};
 use wasmtime_wizer::Wizer;
 
+use crate::instance::{InstanceReport, InstanceState};
 use crate::manifest::HttpComponent;
 use crate::variables::Variables;
 
@@ -26,25 +27,6 @@ pub enum SnapshotError {
     Wizer { id: String, message: String },
 }
 
-struct InitState {
-    wasi: WasiCtx,
-    http: WasiHttpCtx,
-    table: ResourceTable,
-    variables: Variables,
-}
-
-impl WasiView for InitState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
-impl WasiHttpView for InitState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: Default::default() }
-    }
-}
-
 /// Runs `input`'s init function with `component`'s files and variables and writes the
 /// pre-initialised component to `output`. Returns the output's size in bytes.
 pub async fn snapshot(component: &HttpComponent, input: &Path, output: &Path) -> Result<u64, SnapshotError> {
@@ -55,8 +37,8 @@ pub async fn snapshot(component: &HttpComponent, input: &Path, output: &Path) ->
     let wizer_err = |e: wasmtime::Error| SnapshotError::Wizer { id: component.id.clone(), message: format!("{e:#}") };
     let wasm = std::fs::read(input).map_err(io(input))?;
     let engine = Engine::new(&Config::new()).map_err(wizer_err)?;
-    let mut linker: Linker<InitState> = Linker::new(&engine);
-    crate::server::add_imports(&mut linker, |s: &mut InitState| &mut s.variables).map_err(wizer_err)?;
+    let mut linker: Linker<InstanceState> = Linker::new(&engine);
+    crate::server::add_imports(&mut linker, InstanceState::variables).map_err(wizer_err)?;
 
     let mut wasi = WasiCtx::builder();
     // The init function writes nothing unless it fails; then its panic message is the error.
@@ -64,12 +46,10 @@ pub async fn snapshot(component: &HttpComponent, input: &Path, output: &Path) ->
     for (host, guest) in &component.files {
         wasi.preopened_dir(host, guest, FsPerms::ReadOnly).map_err(wizer_err)?;
     }
-    let state = InitState {
-        wasi: wasi.build(),
-        http: WasiHttpCtx::new(),
-        table: ResourceTable::new(),
-        variables: Variables(std::sync::Arc::new(component.variables.clone())),
-    };
+    let variables = Variables(Arc::new(component.variables.clone()));
+    // No memory cap at build time (the store installs no limiter): the model must fit, and the
+    // served instances' cap applies to the result.
+    let state = InstanceState::new(wasi.build(), variables, usize::MAX, Arc::new(InstanceReport::default()));
     let mut store = Store::new(&engine, state);
     // wizer reads the whole linear memory back through one call; the default cap on data
     // moved by a single host call (128 MiB) is smaller than a loaded model.
@@ -78,7 +58,7 @@ pub async fn snapshot(component: &HttpComponent, input: &Path, output: &Path) ->
         .init_func(INIT_FUNC)
         // wasmtime-wizer 48 writes an invalid component when it removes the export.
         .keep_init_func(true)
-        .run_component(&mut store, &wasm, async |store: &mut Store<InitState>, c: &Component| {
+        .run_component(&mut store, &wasm, async |store: &mut Store<InstanceState>, c: &Component| {
             linker.instantiate_async(store, c).await
         })
         .await

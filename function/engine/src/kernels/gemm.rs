@@ -65,7 +65,7 @@ pub(crate) fn sum4(v: [i32x4; 4]) -> [i32; 4] {
 }
 
 fn lanes<'a>(q: &QuantView<'a>, r: usize) -> &'a [[i16; 8]] {
-    q.data[r * q.stride..(r + 1) * q.stride].as_chunks::<8>().0
+    q.row(r).as_chunks::<8>().0
 }
 
 /// `out[i·n + j] = Σₖ a[i,k]·b[j,k] · a.scale[i] · b.scale[j] · alpha (+ bias[j])`, with

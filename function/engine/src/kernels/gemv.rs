@@ -7,32 +7,7 @@ use wide::{i16x8, i32x4};
 use super::quant::{QuantRows, padded};
 
 /// Rows of int8 values (one scale each), padded to a multiple of 8.
-#[derive(Debug, Clone, Default)]
-pub struct QuantRowsI8 {
-    pub data: Vec<i8>,
-    pub scales: Vec<f32>,
-    pub rows: usize,
-    pub k: usize,
-    pub stride: usize,
-}
-
-impl QuantRowsI8 {
-    /// Narrows int8-range rows (levels ≤ 127) held in i16.
-    pub fn from_i16(q: &QuantRows) -> Self {
-        debug_assert!(q.data.iter().all(|&v| (-127..=127).contains(&v)));
-        Self {
-            data: q.data.iter().map(|&v| v as i8).collect(),
-            scales: q.scales.clone(),
-            rows: q.rows,
-            k: q.k,
-            stride: q.stride,
-        }
-    }
-
-    pub fn row(&self, r: usize) -> &[i8] {
-        &self.data[r * self.stride..(r + 1) * self.stride]
-    }
-}
+pub type QuantRowsI8 = QuantRows<i8>;
 
 /// Eight i8 → i16x8 in one widening load (`v128.load8x8_s`); LLVM does not find it alone.
 #[cfg(target_arch = "wasm32")]

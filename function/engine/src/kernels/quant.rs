@@ -8,10 +8,11 @@ pub const WEIGHT_LEVELS: f32 = 127.0;
 /// products below 127 × 8191, so k up to 8 256 cannot overflow i32.
 pub const ACTIVATION_LEVELS: f32 = 8191.0;
 
-/// Rows of `k` values quantised to i16, each row padded with zeros to `stride` (a multiple of 8).
+/// Rows of `k` quantised values (i16 lanes, or i8 for tables read by [`super::gemv`]), one
+/// scale per row, each row padded with zeros to `stride` (a multiple of 8).
 #[derive(Debug, Clone, Default)]
-pub struct QuantRows {
-    pub data: Vec<i16>,
+pub struct QuantRows<T = i16> {
+    pub data: Vec<T>,
     pub scales: Vec<f32>,
     pub rows: usize,
     pub k: usize,
@@ -60,8 +61,8 @@ pub struct QuantView<'a> {
     pub stride: usize,
 }
 
-impl QuantView<'_> {
-    pub fn row(&self, r: usize) -> &[i16] {
+impl<'a> QuantView<'a> {
+    pub fn row(&self, r: usize) -> &'a [i16] {
         &self.data[r * self.stride..(r + 1) * self.stride]
     }
 }
@@ -97,10 +98,6 @@ impl QuantRows {
         self.stride = stride;
     }
 
-    pub fn row(&self, r: usize) -> &[i16] {
-        &self.data[r * self.stride..(r + 1) * self.stride]
-    }
-
     pub fn view(&self) -> QuantView<'_> {
         self.rows_view(0, self.rows)
     }
@@ -114,9 +111,25 @@ impl QuantRows {
             stride: self.stride,
         }
     }
+}
 
-    pub fn bytes(&self) -> usize {
-        self.data.len() * 2 + self.scales.len() * 4
+impl<T> QuantRows<T> {
+    pub fn row(&self, r: usize) -> &[T] {
+        &self.data[r * self.stride..(r + 1) * self.stride]
+    }
+}
+
+impl QuantRows<i8> {
+    /// Narrows int8-range rows (levels ≤ 127) held in i16.
+    pub fn from_i16(q: &QuantRows) -> Self {
+        debug_assert!(q.data.iter().all(|&v| (-127..=127).contains(&v)));
+        Self {
+            data: q.data.iter().map(|&v| v as i8).collect(),
+            scales: q.scales.clone(),
+            rows: q.rows,
+            k: q.k,
+            stride: q.stride,
+        }
     }
 }
 

@@ -2,7 +2,7 @@ use candle_core::{Device, IndexOp, Result, Tensor};
 use candle_nn::{LayerNorm, Module, VarBuilder, layer_norm};
 
 use super::attention::{Attention, append_time};
-use super::encoder::{Mlp, ln_count};
+use super::encoder::{Mlp, ln_count, mixed};
 use super::int_decoder::{LayerCache, cross_cache};
 use super::layer_norm::LnParams;
 use super::linear::TokenEmbedding;
@@ -127,8 +127,7 @@ impl Decoder {
                 .blocks
                 .iter()
                 .map(|b| {
-                    let [_, k, v, _] =
-                        b.cross_attn.int8().ok_or_else(|| candle_core::Error::Msg("mixed precisions".into()))?;
+                    let [_, k, v, _] = b.cross_attn.int8().ok_or_else(mixed)?;
                     Ok(cross_cache(k, v, &f, t, b.cross_attn.heads()))
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -145,7 +144,6 @@ impl Decoder {
         tokens: &[u32],
         rows: &[usize],
     ) -> Result<Vec<Vec<f32>>> {
-        let mixed = || candle_core::Error::Msg("mixed precisions".into());
         let n = tokens.len();
         let d = parts.final_norm.weight.len();
         let mut x = self.embed.lookup(tokens, &self.device)?.flatten_all()?.to_vec1::<f32>()?;

@@ -106,7 +106,8 @@ impl Conv {
     }
 }
 
-fn mixed() -> candle_core::Error {
+/// An int8 path met a layer loaded in another precision (cannot happen: a model is loaded in one).
+pub(super) fn mixed() -> candle_core::Error {
     candle_core::Error::Msg("layers of mixed precisions".into())
 }
 
