@@ -1,28 +1,47 @@
-//! C = A·Bᵀ over integer rows: both operands k-contiguous ([`QuantRows`]), so one kernel serves
-//! x·Wᵀ (linear layers), Q·Kᵀ and P·(Vᵀ)ᵀ.
+//! C = A·Bᵀ over integer rows: both operands k-contiguous, A as rows ([`QuantView`]), B in
+//! panels of four rows ([`PanelView`]), so one kernel serves x·Wᵀ (linear layers), Q·Kᵀ and
+//! P·(Vᵀ)ᵀ.
 
 use wide::{f32x4, i16x8, i32x4};
 
-use super::quant::QuantView;
+use super::pack::{PANEL, PanelView};
+use super::quant::{Lanes, QuantView};
 
-/// Rows of B per block: a block (≤ 64 × 1536 × 2 B) stays in L2 while all of A streams by.
-const B_BLOCK: usize = 64;
+/// Panels of B per block: a block (≤ 16 × 4 × 1536 × 2 B) stays in L2 while all of A streams by.
+const PANEL_BLOCK: usize = 16;
 
-/// R rows of A against C rows of B: R × C i32x4 accumulators, one `dot_i16x8` per pair and step.
+/// Steps of 8 lanes per loop iteration. Under the host's CPU budget (wasmtime epoch
+/// interruption) Cranelift checks the epoch at every loop head, and because that check may
+/// call out it keeps the accumulators in stack slots across it: a load and a store per
+/// accumulator per iteration, which with one step per iteration doubled the product's time.
+/// Two steps halve that; more run out of registers (LLVM hoists all the steps' loads).
+pub(crate) const UNROLL: usize = 2;
+
+/// R rows of A against one panel of B: R × 4 i32x4 accumulators, one `dot_i16x8` per pair and
+/// step.
 #[inline(always)]
-fn tile<const R: usize, const C: usize>(a: [&[[i16; 8]]; R], b: [&[[i16; 8]]; C]) -> [[i32x4; C]; R] {
-    let steps = a[0].len();
-    let a = a.map(|x| &x[..steps]);
-    let b = b.map(|x| &x[..steps]);
-    let mut acc = [[i32x4::default(); C]; R];
-    for t in 0..steps {
-        let bv: [i16x8; C] = std::array::from_fn(|c| i16x8::from(b[c][t]));
+fn tile<const R: usize, B: Lanes>(a: [&[[i16; 8]]; R], b: &[[[B; 8]; PANEL]]) -> [[i32x4; PANEL]; R] {
+    let mut acc = [[i32x4::default(); PANEL]; R];
+    let mut step = |av: [&[i16; 8]; R], bt: &[[B; 8]; PANEL]| {
+        let bv: [i16x8; PANEL] = std::array::from_fn(|c| B::load8(&bt[c]));
         for r in 0..R {
-            let av = i16x8::from(a[r][t]);
-            for c in 0..C {
-                acc[r][c] += av.dot(bv[c]);
+            let x = i16x8::from(*av[r]);
+            for c in 0..PANEL {
+                acc[r][c] += x.dot(bv[c]);
             }
         }
+    };
+    let (b2, b_rest) = b.as_chunks::<UNROLL>();
+    // Sliced to b2's length so that indexing by b2's position needs no bounds check.
+    let a2 = a.map(|x| &x.as_chunks::<UNROLL>().0[..b2.len()]);
+    for (s, bt) in b2.iter().enumerate() {
+        for u in 0..UNROLL {
+            step(std::array::from_fn(|r| &a2[r][s][u]), &bt[u]);
+        }
+    }
+    let done = b2.len() * UNROLL;
+    for (t, bt) in b_rest.iter().enumerate() {
+        step(std::array::from_fn(|r| &a[r][done + t]), bt);
     }
     acc
 }
@@ -68,58 +87,53 @@ fn lanes<'a>(q: &QuantView<'a>, r: usize) -> &'a [[i16; 8]] {
     q.row(r).as_chunks::<8>().0
 }
 
+/// Four consecutive values from `j`, zero past the end.
+fn four(s: &[f32], j: usize) -> f32x4 {
+    f32x4::from(std::array::from_fn::<f32, 4, _>(|c| s.get(j + c).copied().unwrap_or(0.0)))
+}
+
 /// `out[i·n + j] = Σₖ a[i,k]·b[j,k] · a.scale[i] · b.scale[j] · alpha (+ bias[j])`, with
-/// `n = b.rows`. `a` and `b` must have the same row stride; `out` holds `a.rows × b.rows`.
-/// Tiles of 2 rows of A × 4 rows of B keep 8 accumulators in registers (x86 has 16, wasm's
-/// lowering included).
-pub fn matmul_t(a: QuantView<'_>, b: QuantView<'_>, alpha: f32, bias: Option<&[f32]>, out: &mut [f32]) {
+/// `n = b.rows`. A's row stride must be B's steps × 8; `out` holds `a.rows × b.rows`. B is
+/// i16 (activations: attention's K and Vᵀ) or int8 (weights). Tiles of 2 rows of A × one
+/// panel (4 rows of B): 8 accumulators.
+pub fn matmul_t<B: Lanes>(a: QuantView<'_>, b: PanelView<'_, B>, alpha: f32, bias: Option<&[f32]>, out: &mut [f32]) {
     let (m, n) = (a.rows, b.rows);
-    debug_assert_eq!(a.stride, b.stride);
+    debug_assert_eq!(a.stride, b.steps * 8);
     debug_assert!(out.len() >= m * n);
-    let put = |out: &mut [f32], i: usize, j: usize, acc: i32| {
-        let v = acc as f32 * a.scales[i] * b.scales[j] * alpha;
-        out[i * n + j] = v + bias.map_or(0.0, |b| b[j]);
-    };
-    // Four outputs of a row at once: their sums, scales and bias in one vector, one store. Done
+    // A panel's four outputs of row i at once: sums, scales and bias as vectors, one store. Done
     // one scalar at a time, this epilogue cost as much as the products when k is short.
-    let put4 = |out: &mut [f32], i: usize, j: usize, acc: [i32x4; 4]| {
-        let lanes4 = |s: &[f32]| <[f32; 4]>::try_from(&s[j..j + 4]).map_or(f32x4::splat(0.0), f32x4::from);
-        let v = f32x4::from_i32x4(i32x4::from(sum4(acc))) * lanes4(b.scales) * f32x4::splat(a.scales[i] * alpha)
-            + bias.map_or(f32x4::splat(0.0), lanes4);
-        out[i * n + j..i * n + j + 4].copy_from_slice(&v.to_array());
+    let put = |out: &mut [f32], i: usize, p: usize, acc: [i32x4; PANEL]| {
+        let j = p * PANEL;
+        let v = f32x4::from_i32x4(i32x4::from(sum4(acc)))
+            * f32x4::from(b.panel_scales(p))
+            * f32x4::splat(a.scales[i] * alpha)
+            + bias.map_or(f32x4::splat(0.0), |b| four(b, j));
+        let row = &mut out[i * n..(i + 1) * n];
+        if j + PANEL <= n {
+            row[j..j + PANEL].copy_from_slice(&v.to_array());
+        } else {
+            let w = n - j;
+            row[j..].copy_from_slice(&v.to_array()[..w]);
+        }
     };
-    for j0 in (0..n).step_by(B_BLOCK) {
-        let j1 = (j0 + B_BLOCK).min(n);
+    let panels = b.panels();
+    for p0 in (0..panels).step_by(PANEL_BLOCK) {
+        let p1 = (p0 + PANEL_BLOCK).min(panels);
         let mut i = 0;
         while i + 2 <= m {
             let ar = [lanes(&a, i), lanes(&a, i + 1)];
-            let mut j = j0;
-            while j + 4 <= j1 {
-                let acc = tile(ar, [lanes(&b, j), lanes(&b, j + 1), lanes(&b, j + 2), lanes(&b, j + 3)]);
-                for (r, row) in acc.into_iter().enumerate() {
-                    put4(out, i + r, j, row);
-                }
-                j += 4;
-            }
-            for j in j..j1 {
-                let acc = tile(ar, [lanes(&b, j)]);
-                for (r, row) in acc.iter().enumerate() {
-                    put(out, i + r, j, row[0].reduce_add());
-                }
+            for p in p0..p1 {
+                let [r0, r1] = tile(ar, b.panel(p));
+                put(out, i, p, r0);
+                put(out, i + 1, p, r1);
             }
             i += 2;
         }
-        // A leftover row (the only one for a decoder token): 1 × 4 tiles.
+        // A leftover row (the only one for a decoder token).
         for i in i..m {
-            let ar = [lanes(&a, i)];
-            let mut j = j0;
-            while j + 4 <= j1 {
-                let [row] = tile(ar, [lanes(&b, j), lanes(&b, j + 1), lanes(&b, j + 2), lanes(&b, j + 3)]);
-                put4(out, i, j, row);
-                j += 4;
-            }
-            for j in j..j1 {
-                put(out, i, j, tile(ar, [lanes(&b, j)])[0][0].reduce_add());
+            for p in p0..p1 {
+                let [r0] = tile([lanes(&a, i)], b.panel(p));
+                put(out, i, p, r0);
             }
         }
     }
@@ -128,6 +142,7 @@ pub fn matmul_t(a: QuantView<'_>, b: QuantView<'_>, alpha: f32, bias: Option<&[f
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::pack::Panels;
     use crate::kernels::quant::{ACTIVATION_LEVELS, QuantRows, WEIGHT_LEVELS};
 
     fn pseudo_random(n: usize, seed: u64) -> Vec<f32> {
@@ -138,14 +153,14 @@ mod tests {
     /// Every tile shape and leftover path against an f32 reference, within quantisation error.
     #[test]
     fn integer_product_matches_f32_within_quantisation_error() {
-        for (m, n, k) in [(1, 7, 13), (5, 9, 384), (8, 130, 64), (3, 4, 1536)] {
+        for (m, n, k) in [(1, 7, 13), (5, 9, 384), (8, 130, 64), (3, 4, 1536), (2, 6, 1500)] {
             let a = pseudo_random(m * k, 1);
             let b = pseudo_random(n * k, 2);
             let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.5).collect();
             let qa = QuantRows::from_f32(&a, m, k, ACTIVATION_LEVELS);
             let qb = QuantRows::from_f32(&b, n, k, WEIGHT_LEVELS);
             let mut out = vec![0.0; m * n];
-            matmul_t(qa.view(), qb.view(), 0.5, Some(&bias), &mut out);
+            matmul_t(qa.view(), Panels::from_rows(&qb).view(), 0.5, Some(&bias), &mut out);
             for i in 0..m {
                 for j in 0..n {
                     let exact: f32 = (0..k).map(|t| a[i * k + t] * b[j * k + t]).sum::<f32>() * 0.5 + bias[j];
@@ -159,12 +174,23 @@ mod tests {
     }
 
     #[test]
+    fn int8_rows_give_the_same_sums_as_i16_rows() {
+        let (m, n, k) = (5, 11, 389);
+        let qa = QuantRows::from_f32(&pseudo_random(m * k, 4), m, k, ACTIVATION_LEVELS);
+        let qb = QuantRows::from_f32(&pseudo_random(n * k, 5), n, k, WEIGHT_LEVELS);
+        let (mut want, mut got) = (vec![0.0; m * n], vec![0.0; m * n]);
+        matmul_t(qa.view(), Panels::from_rows(&qb).view(), 1.0, None, &mut want);
+        matmul_t(qa.view(), Panels::from_rows(&QuantRows::<i8>::from_i16(&qb)).view(), 1.0, None, &mut got);
+        assert_eq!(got, want);
+    }
+
+    #[test]
     fn largest_values_do_not_overflow() {
         let k = 1536;
         let qa = QuantRows::from_f32(&vec![1.0; k], 1, k, ACTIVATION_LEVELS);
         let qb = QuantRows::from_f32(&vec![-1.0; 2 * k], 2, k, WEIGHT_LEVELS);
         let mut out = vec![0.0; 2];
-        matmul_t(qa.view(), qb.view(), 1.0, None, &mut out);
+        matmul_t(qa.view(), Panels::from_rows(&qb).view(), 1.0, None, &mut out);
         assert!(out.iter().all(|&v| (v + k as f32).abs() < 1e-2), "{out:?}");
     }
 }

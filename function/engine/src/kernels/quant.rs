@@ -1,6 +1,6 @@
 //! Symmetric per-row quantisation to integers held in i16 lanes, k padded to a multiple of 8.
 
-use wide::f32x4;
+use wide::{f32x4, f32x8, i16x8};
 
 /// Weights: int8 range, one scale per output row (as CTranslate2's int8).
 pub const WEIGHT_LEVELS: f32 = 127.0;
@@ -8,8 +8,8 @@ pub const WEIGHT_LEVELS: f32 = 127.0;
 /// products below 127 × 8191, so k up to 8 256 cannot overflow i32.
 pub const ACTIVATION_LEVELS: f32 = 8191.0;
 
-/// Rows of `k` quantised values (i16 lanes, or i8 for tables read by [`super::gemv`]), one
-/// scale per row, each row padded with zeros to `stride` (a multiple of 8).
+/// Rows of `k` quantised values (i16 lanes, or i8 for weights), one scale per row, each row
+/// padded with zeros to `stride` (a multiple of 8).
 #[derive(Debug, Clone, Default)]
 pub struct QuantRows<T = i16> {
     pub data: Vec<T>,
@@ -38,14 +38,15 @@ fn max_abs(x: &[f32]) -> f32 {
     rest.iter().fold(m.to_array().into_iter().fold(0f32, f32::max), |m, v| m.max(v.abs()))
 }
 
-/// `out = round(x · inv)`, four lanes at a time (a scalar `round` is a libm call in wasm).
+/// `out = round(x · inv)`, eight lanes at a time, narrowed to i16 in one instruction (a
+/// scalar `round` is a libm call in wasm, and lane-by-lane stores cost as much as the rest).
 fn quantise_row(x: &[f32], inv: f32, levels: f32, out: &mut [i16]) {
-    let (v, rest) = x.as_chunks::<4>();
-    let (o, o_rest) = out.as_chunks_mut::<4>();
-    let (inv4, hi, lo) = (f32x4::splat(inv), f32x4::splat(levels), f32x4::splat(-levels));
+    let (v, rest) = x.as_chunks::<8>();
+    let (o, o_rest) = out.as_chunks_mut::<8>();
+    let (inv8, hi, lo) = (f32x8::splat(inv), f32x8::splat(levels), f32x8::splat(-levels));
     for (d, c) in o.iter_mut().zip(v) {
-        let q = (f32x4::from(*c) * inv4).max(lo).min(hi).round_int().to_array();
-        *d = q.map(|v| v as i16);
+        let q = (f32x8::from(*c) * inv8).max(lo).min(hi).round_int();
+        *d = i16x8::from_i32x8_saturate(q).to_array();
     }
     for (d, &v) in o_rest.iter_mut().zip(rest) {
         *d = (v * inv).round().clamp(-levels, levels) as i16;
@@ -53,18 +54,75 @@ fn quantise_row(x: &[f32], inv: f32, levels: f32, out: &mut [i16]) {
 }
 
 /// Some rows of a [`QuantRows`].
-#[derive(Debug, Clone, Copy)]
-pub struct QuantView<'a> {
-    pub data: &'a [i16],
+#[derive(Debug)]
+pub struct QuantView<'a, T = i16> {
+    pub data: &'a [T],
     pub scales: &'a [f32],
     pub rows: usize,
     pub stride: usize,
 }
 
-impl<'a> QuantView<'a> {
-    pub fn row(&self, r: usize) -> &'a [i16] {
+// Not derived: a derive would require `T: Clone` although only references are copied.
+impl<T> Clone for QuantView<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for QuantView<'_, T> {}
+
+impl<'a, T> QuantView<'a, T> {
+    pub fn row(&self, r: usize) -> &'a [T] {
         &self.data[r * self.stride..(r + 1) * self.stride]
     }
+}
+
+/// Integers the products read eight at a time as i16 lanes: i16 rows as they are, int8 weight
+/// rows widened by the load itself (half the bytes to stream for the same instruction count).
+pub trait Lanes: Copy {
+    fn load8(c: &[Self; 8]) -> i16x8;
+}
+
+impl Lanes for i16 {
+    #[inline(always)]
+    fn load8(c: &[i16; 8]) -> i16x8 {
+        i16x8::from(*c)
+    }
+}
+
+impl Lanes for i8 {
+    /// `v128.load8x8_s` in wasm (LLVM does not find it alone); SSE2 unpack + shift natively.
+    #[inline(always)]
+    fn load8(c: &[i8; 8]) -> i16x8 {
+        widen(c)
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+#[inline(always)]
+fn widen(c: &[i8; 8]) -> i16x8 {
+    use core::arch::wasm32::{i16x8_load_extend_i8x8, v128};
+    // SAFETY: reads exactly the 8 bytes of `c` (no alignment needed); v128 and i16x8 are both
+    // 16 plain bytes.
+    unsafe { std::mem::transmute::<v128, i16x8>(i16x8_load_extend_i8x8(c.as_ptr())) }
+}
+
+/// SSE2: duplicate each byte into a 16-bit lane, then an arithmetic shift sign-extends it.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn widen(c: &[i8; 8]) -> i16x8 {
+    use core::arch::x86_64::{__m128i, _mm_loadl_epi64, _mm_srai_epi16, _mm_unpacklo_epi8};
+    // SAFETY: SSE2 is part of x86_64; the load reads exactly the 8 bytes of `c` (unaligned
+    // allowed); __m128i and i16x8 are both 16 plain bytes.
+    unsafe {
+        let v = _mm_loadl_epi64(c.as_ptr().cast::<__m128i>());
+        std::mem::transmute::<__m128i, i16x8>(_mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8))
+    }
+}
+
+#[cfg(not(any(target_arch = "wasm32", target_arch = "x86_64")))]
+#[inline(always)]
+fn widen(c: &[i8; 8]) -> i16x8 {
+    i16x8::from(c.map(i16::from))
 }
 
 pub fn padded(k: usize) -> usize {
@@ -98,24 +156,49 @@ impl QuantRows {
         self.stride = stride;
     }
 
-    pub fn view(&self) -> QuantView<'_> {
-        self.rows_view(0, self.rows)
-    }
-
-    /// Rows `start..start + n`.
-    pub fn rows_view(&self, start: usize, n: usize) -> QuantView<'_> {
-        QuantView {
-            data: &self.data[start * self.stride..(start + n) * self.stride],
-            scales: &self.scales[start..start + n],
-            rows: n,
-            stride: self.stride,
+    /// The softmax of each of `rows` rows of `k` values of `x`, quantised to ±`levels`; `x` is
+    /// the scratch. Fused: the largest exp(x − max) is 1, so the row's quantisation scale is
+    /// known without another pass, and the normalisation goes into the scale instead of a pass
+    /// over the row (three passes instead of five).
+    pub fn fill_softmax(&mut self, x: &mut [f32], rows: usize, k: usize, levels: f32) {
+        let stride = padded(k);
+        self.data.clear();
+        self.data.resize(rows * stride, 0);
+        self.scales.clear();
+        self.scales.resize(rows, 0.0);
+        for r in 0..rows {
+            let row = &mut x[r * k..(r + 1) * k];
+            let total = super::vmath::exp_shifted(row).unwrap_or_else(|| {
+                // All masked (not in Whisper): uniform, as `softmax` does.
+                row.fill(1.0);
+                k as f32
+            });
+            quantise_row(row, levels, levels, &mut self.data[r * stride..r * stride + k]);
+            self.scales[r] = 1.0 / (total * levels);
         }
+        self.rows = rows;
+        self.k = k;
+        self.stride = stride;
     }
 }
 
 impl<T> QuantRows<T> {
     pub fn row(&self, r: usize) -> &[T] {
         &self.data[r * self.stride..(r + 1) * self.stride]
+    }
+
+    pub fn view(&self) -> QuantView<'_, T> {
+        self.rows_view(0, self.rows)
+    }
+
+    /// Rows `start..start + n`.
+    pub fn rows_view(&self, start: usize, n: usize) -> QuantView<'_, T> {
+        QuantView {
+            data: &self.data[start * self.stride..(start + n) * self.stride],
+            scales: &self.scales[start..start + n],
+            rows: n,
+            stride: self.stride,
+        }
     }
 }
 
@@ -163,6 +246,24 @@ mod tests {
         assert_eq!(activation_levels(384, WEIGHT_LEVELS), ACTIVATION_LEVELS);
         assert_eq!(balanced_levels(64), ACTIVATION_LEVELS);
         assert!(balanced_levels(1500) > 2000.0);
+    }
+
+    #[test]
+    fn fused_softmax_matches_softmax_then_quantise() {
+        let (rows, k) = (3, 1500);
+        let x: Vec<f32> = (0..rows * k).map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 12.0).collect();
+        let mut want = x.clone();
+        want.chunks_mut(k).for_each(crate::kernels::vmath::softmax);
+        let want = QuantRows::from_f32(&want, rows, k, 4000.0);
+        let mut got = QuantRows::default();
+        got.fill_softmax(&mut x.clone(), rows, k, 4000.0);
+        for r in 0..rows {
+            assert!((got.scales[r] / want.scales[r] - 1.0).abs() < 1e-5, "row {r} scale");
+            let off = got.row(r).iter().zip(want.row(r)).map(|(a, b)| (a - b).abs()).max();
+            assert!(off <= Some(1), "row {r}: {off:?}");
+            let p: f32 = got.row(r).iter().map(|&q| q as f32 * got.scales[r]).sum();
+            assert!((p - 1.0).abs() < 1e-3, "row {r} sums to {p}");
+        }
     }
 
     #[test]

@@ -1,11 +1,40 @@
 //! Softmax and exact-form GELU four lanes at a time. candle evaluates exp and erf one scalar at
 //! a time, which in wasm cost as much as the encoder's attention products.
 
-use wide::f32x4;
+use wide::{CmpLt, f32x4, i32x4};
+
+/// exp(x) for x ≤ 0 — all this module needs: softmax and log-sum-exp after subtracting the
+/// maximum, erf's exp(−x²). Relative error ≤ 3e-7, exactly 0 below −87 (and for −∞). wide's
+/// `exp` also covers overflow and NaN with blends and a float→int conversion (long in wasm),
+/// about twice the instructions.
+#[inline(always)]
+fn exp_neg(x: f32x4) -> f32x4 {
+    // 1.5 · 2²³: adding it rounds to an integer, held in the low mantissa bits.
+    const ROUND: f32 = 12_582_912.0;
+    // exp(x) = 2ⁿ · e^g with n = round(x·log₂e) and g = x − n·ln 2, |g| ≤ ½ ln 2.
+    let y = x * f32x4::splat(std::f32::consts::LOG2_E);
+    let underflow = y.cmp_lt(f32x4::splat(-126.0));
+    let y = y.fast_max(f32x4::splat(-126.0));
+    let t = y + f32x4::splat(ROUND);
+    let n = t - f32x4::splat(ROUND);
+    // ln 2 in two parts (Cody–Waite): n · LN2_HI is exact, so g keeps its precision for any n.
+    let g = x - n * f32x4::splat(0.693_359_4) - n * f32x4::splat(-2.121_944_4e-4);
+    // e^g by Taylor to g⁶: the remainder is below 0.35⁷/7! = 1.2e-7.
+    let c = |v: f32| f32x4::splat(v);
+    let p = c(1.0)
+        + g * (c(1.0)
+            + g * (c(0.5) + g * (c(1.0 / 6.0) + g * (c(1.0 / 24.0) + g * (c(1.0 / 120.0) + g * c(1.0 / 720.0))))));
+    // 2ⁿ built in the exponent field: n + 127 shifted into place (n ≥ −126: a normal number).
+    let n_int = bytemuck::cast::<f32x4, i32x4>(t) - bytemuck::cast::<f32x4, i32x4>(c(ROUND));
+    let two_n = bytemuck::cast::<i32x4, f32x4>((n_int + i32x4::splat(127)) << 23);
+    (p * two_n) & !underflow
+}
 
 fn max(x: &[f32]) -> f32 {
     let (v, rest) = x.as_chunks::<4>();
-    let m = v.iter().fold(f32x4::splat(f32::NEG_INFINITY), |m, c| m.max(f32x4::from(*c)));
+    // `fast_max` is one instruction (`f32x4.pmax`); `max`'s NaN rules cost four more, and a
+    // NaN score is already garbage either way.
+    let m = v.iter().fold(f32x4::splat(f32::NEG_INFINITY), |m, c| m.fast_max(f32x4::from(*c)));
     let m = m.to_array().into_iter().fold(f32::NEG_INFINITY, f32::max);
     rest.iter().copied().fold(m, f32::max)
 }
@@ -18,23 +47,22 @@ pub fn log_sum_exp(x: &[f32]) -> f32 {
     }
     let mv = f32x4::splat(m);
     let (v, rest) = x.as_chunks::<4>();
-    let sum = v.iter().fold(f32x4::splat(0.0), |s, c| s + (f32x4::from(*c) - mv).exp());
+    let sum = v.iter().fold(f32x4::splat(0.0), |s, c| s + exp_neg(f32x4::from(*c) - mv));
     m + (sum.reduce_add() + rest.iter().map(|&r| (r - m).exp()).sum::<f32>()).ln()
 }
 
-/// Softmax of one row, in place. `-inf` entries (masked) become 0.
-pub fn softmax(x: &mut [f32]) {
+/// `exp(x − max x)` in place, and its sum; `None` when the maximum is not finite (every entry
+/// masked), leaving `x` as it was. The largest entry becomes 1.
+pub fn exp_shifted(x: &mut [f32]) -> Option<f32> {
     let m = max(x);
     if !m.is_finite() {
-        // An all-masked row cannot happen in Whisper; leave it defined all the same.
-        x.fill(1.0 / x.len().max(1) as f32);
-        return;
+        return None;
     }
     let mv = f32x4::splat(m);
     let (v, rest) = x.as_chunks_mut::<4>();
     let mut sum = f32x4::splat(0.0);
     for c in v.iter_mut() {
-        let e = (f32x4::from(*c) - mv).exp();
+        let e = exp_neg(f32x4::from(*c) - mv);
         sum += e;
         *c = e.into();
     }
@@ -43,6 +71,16 @@ pub fn softmax(x: &mut [f32]) {
         *r = (*r - m).exp();
         total += *r;
     }
+    Some(total)
+}
+
+/// Softmax of one row, in place. `-inf` entries (masked) become 0.
+pub fn softmax(x: &mut [f32]) {
+    let Some(total) = exp_shifted(x) else {
+        // An all-masked row cannot happen in Whisper; leave it defined all the same.
+        x.fill(1.0 / x.len().max(1) as f32);
+        return;
+    };
     let inv = 1.0 / total;
     x.iter_mut().for_each(|v| *v *= inv);
 }
@@ -55,7 +93,7 @@ fn erf_non_negative(x: f32x4) -> f32x4 {
         * (f32x4::splat(0.254_829_6)
             + t * (f32x4::splat(-0.284_496_74)
                 + t * (f32x4::splat(1.421_413_7) + t * (f32x4::splat(-1.453_152_1) + t * f32x4::splat(1.061_405_4)))));
-    f32x4::splat(1.0) - poly * (-(x * x)).exp()
+    f32x4::splat(1.0) - poly * exp_neg(-(x * x))
 }
 
 /// GELU with erf (what Whisper was trained with), in place.
@@ -110,6 +148,17 @@ mod tests {
         let mut with_masked = vec![f32::NEG_INFINITY; 7];
         with_masked[3] = 2.0;
         assert!((log_sum_exp(&with_masked) - 2.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn exp_of_non_positive_values_is_within_3e_7() {
+        for i in 0..=87_000 {
+            let x = -(i as f32) * 0.001;
+            let got = exp_neg(f32x4::splat(x)).to_array()[0] as f64;
+            let want = (x as f64).exp();
+            assert!((got - want).abs() <= 3e-7 * want + 1e-37, "exp({x}) = {got}, want {want}");
+        }
+        assert_eq!(exp_neg(f32x4::from([f32::NEG_INFINITY, -90.0, -0.0, 0.0])).to_array(), [0.0, 0.0, 1.0, 1.0]);
     }
 
     #[test]

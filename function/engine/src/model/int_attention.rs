@@ -4,8 +4,8 @@
 //! instance's private memory would otherwise be.
 
 use crate::kernels::gemm::matmul_t;
+use crate::kernels::pack::Panels;
 use crate::kernels::quant::{QuantRows, balanced_levels};
-use crate::kernels::vmath::softmax;
 
 /// Queries per block.
 const BLOCK: usize = 64;
@@ -32,25 +32,27 @@ pub fn self_attention_by_head(
     let (qk_levels, pv_levels) = (balanced_levels(dh), balanced_levels(t));
     let mut out = vec![0.0; t * d];
     let mut transposed = Vec::with_capacity(t * dh);
-    let (mut qq, mut kq, mut vq, mut pq) = Default::default();
+    let (mut qq, mut kq, mut vq, mut pq): (QuantRows, QuantRows, QuantRows, QuantRows) = Default::default();
+    let (mut kp, mut vp) = (Panels::default(), Panels::default());
     let mut scores = vec![0.0; BLOCK * t];
     let mut o = vec![0.0; BLOCK * dh];
     for h in 0..heads {
         QuantRows::fill(&mut qq, &head(Part::Query, h), t, dh, qk_levels);
         QuantRows::fill(&mut kq, &head(Part::Key, h), t, dh, qk_levels);
+        kp.fill_from(&kq);
         // Vᵀ: one row per channel over time, so that P·V is again a product of k-contiguous rows.
         let v = head(Part::Value, h);
         transposed.clear();
         transposed.extend((0..dh).flat_map(|c| v.iter().skip(c).step_by(dh).copied()));
         drop(v);
         QuantRows::fill(&mut vq, &transposed, dh, t, pv_levels);
+        vp.fill_from(&vq);
         for i0 in (0..t).step_by(BLOCK) {
             let rows = (t - i0).min(BLOCK);
             let block = &mut scores[..rows * t];
-            matmul_t(qq.rows_view(i0, rows), kq.view(), scale, None, block);
-            block.chunks_mut(t).for_each(softmax);
-            QuantRows::fill(&mut pq, block, rows, t, pv_levels);
-            matmul_t(pq.view(), vq.view(), 1.0, None, &mut o[..rows * dh]);
+            matmul_t(qq.rows_view(i0, rows), kp.view(), scale, None, block);
+            pq.fill_softmax(block, rows, t, pv_levels);
+            matmul_t(pq.view(), vp.view(), 1.0, None, &mut o[..rows * dh]);
             for r in 0..rows {
                 let at = (i0 + r) * d + h * dh;
                 out[at..at + dh].copy_from_slice(&o[r * dh..(r + 1) * dh]);

@@ -7,7 +7,8 @@
 use wide::f32x4;
 
 use super::linear::QLinear;
-use crate::kernels::gemv::{QuantRowsI8, matvec_i8};
+use crate::kernels::gemm::matmul_t;
+use crate::kernels::pack::Panels;
 use crate::kernels::quant::{QuantRows, WEIGHT_LEVELS, activation_levels};
 use crate::kernels::vmath::softmax;
 
@@ -24,8 +25,8 @@ pub struct LayerCache {
     keys: Vec<f32>,
     values: Vec<f32>,
     /// Cross-attention, per head: keys `[1500][dh]` and values transposed `[dh][1500]`.
-    cross_keys: Vec<QuantRowsI8>,
-    cross_values_t: Vec<QuantRowsI8>,
+    cross_keys: Vec<Panels<i8>>,
+    cross_values_t: Vec<Panels<i8>>,
 }
 
 /// Cross-attention keys and values of the audio features (`t × d`), quantised per head.
@@ -42,11 +43,11 @@ pub fn cross_cache(k_proj: &QLinear, v_proj: &QLinear, features: &[f32], t: usiz
         for s in 0..t {
             gathered.extend_from_slice(&k[s * d + h * dh..s * d + (h + 1) * dh]);
         }
-        cross_keys.push(QuantRowsI8::from_i16(&QuantRows::from_f32(&gathered, t, dh, WEIGHT_LEVELS)));
+        cross_keys.push(Panels::<i8>::int8_from_f32(&gathered, t, dh));
         gathered.clear();
         let v = &v;
         gathered.extend((0..dh).flat_map(|c| (0..t).map(move |s| v[s * d + h * dh + c])));
-        cross_values_t.push(QuantRowsI8::from_i16(&QuantRows::from_f32(&gathered, dh, t, WEIGHT_LEVELS)));
+        cross_values_t.push(Panels::<i8>::int8_from_f32(&gathered, dh, t));
     }
     LayerCache { keys: Vec::new(), values: Vec::new(), cross_keys, cross_values_t }
 }
@@ -92,14 +93,14 @@ impl LayerCache {
         let mut out = vec![0.0; n * d];
         let mut scores = vec![0.0; t];
         let mut o = vec![0.0; dh];
+        let (mut pq, p_levels) = (QuantRows::default(), activation_levels(t, WEIGHT_LEVELS));
         for h in 0..heads {
             for i in 0..n {
                 let qh = &q[i * d + h * dh..i * d + (h + 1) * dh];
                 let qq = QuantRows::from_f32(qh, 1, dh, activation_levels(dh, WEIGHT_LEVELS));
-                matvec_i8(qq.row(0), qq.scales[0] * scale, &self.cross_keys[h], &mut scores);
-                softmax(&mut scores);
-                let pq = QuantRows::from_f32(&scores, 1, t, activation_levels(t, WEIGHT_LEVELS));
-                matvec_i8(pq.row(0), pq.scales[0], &self.cross_values_t[h], &mut o);
+                matmul_t(qq.view(), self.cross_keys[h].view(), scale, None, &mut scores);
+                pq.fill_softmax(&mut scores, 1, t, p_levels);
+                matmul_t(pq.view(), self.cross_values_t[h].view(), 1.0, None, &mut o);
                 out[i * d + h * dh..i * d + (h + 1) * dh].copy_from_slice(&o);
             }
         }

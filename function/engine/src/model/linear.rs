@@ -5,7 +5,7 @@ use candle_nn::{Linear, Module, VarBuilder};
 
 use super::Precision;
 use crate::kernels::gemm::matmul_t;
-use crate::kernels::gemv::{QuantRowsI8, matvec_i8};
+use crate::kernels::pack::Panels;
 use crate::kernels::quant::{QuantRows, WEIGHT_LEVELS, activation_levels};
 
 /// Rows of `x` (any shape, last dimension `k`) as one f32 vector.
@@ -13,16 +13,16 @@ fn rows_of(x: &Tensor) -> Result<(Vec<f32>, Vec<usize>)> {
     Ok((x.flatten_all()?.to_vec1::<f32>()?, x.dims().to_vec()))
 }
 
-/// x·Wᵀ + b with int8 weights.
+/// x·Wᵀ + b with int8 weights, stored as i8 panels (the product widens them as it loads).
 pub struct QLinear {
-    w: QuantRows,
+    w: Panels<i8>,
     bias: Option<Vec<f32>>,
 }
 
 impl QLinear {
     pub fn new(weight: &Tensor, bias: Option<&Tensor>) -> Result<Self> {
         let (n, k) = weight.dims2()?;
-        let w = QuantRows::from_f32(&weight.flatten_all()?.to_vec1::<f32>()?, n, k, WEIGHT_LEVELS);
+        let w = Panels::<i8>::int8_from_f32(&weight.flatten_all()?.to_vec1::<f32>()?, n, k);
         let bias = bias.map(|b| b.to_vec1::<f32>()).transpose()?;
         Ok(Self { w, bias })
     }
@@ -39,10 +39,16 @@ impl QLinear {
 
     /// Output columns `start..start + n` only (one attention head's projection).
     pub fn forward_quantised_columns(&self, qx: &QuantRows, start: usize, n: usize) -> Vec<f32> {
-        let mut out = vec![0.0; qx.rows * n];
         let bias = self.bias.as_deref().map(|b| &b[start..start + n]);
-        matmul_t(qx.view(), self.w.rows_view(start, n), 1.0, bias, &mut out);
-        out
+        if let Some(w) = self.w.rows_view(start, n) {
+            let mut out = vec![0.0; qx.rows * n];
+            matmul_t(qx.view(), w, 1.0, bias, &mut out);
+            return out;
+        }
+        // Columns off the weight panels' boundaries (a head width not a multiple of 4; no
+        // Whisper has one): all columns, then the wanted ones.
+        let all = self.forward_quantised(qx);
+        all.chunks(self.w.rows).flat_map(|row| row[start..start + n].iter().copied()).collect()
     }
 
     pub fn forward_quantised(&self, qx: &QuantRows) -> Vec<f32> {
@@ -99,7 +105,7 @@ impl Proj {
 pub enum TokenEmbedding {
     F32(Tensor),
     /// One int8 table serves both: rows are dequantised for lookup.
-    Int8(QuantRowsI8),
+    Int8(Panels<i8>),
 }
 
 impl TokenEmbedding {
@@ -108,8 +114,7 @@ impl TokenEmbedding {
             Precision::F32 => Self::F32(weight),
             Precision::Int8 => {
                 let (n, k) = weight.dims2()?;
-                let q = QuantRows::from_f32(&weight.flatten_all()?.to_vec1::<f32>()?, n, k, WEIGHT_LEVELS);
-                Self::Int8(QuantRowsI8::from_i16(&q))
+                Self::Int8(Panels::<i8>::int8_from_f32(&weight.flatten_all()?.to_vec1::<f32>()?, n, k))
             }
         })
     }
@@ -130,7 +135,7 @@ impl TokenEmbedding {
                 for &id in ids {
                     let r = (id as usize).min(q.rows.saturating_sub(1));
                     let s = q.scales[r];
-                    out.extend(q.row(r)[..q.k].iter().map(|&v| v as f32 * s));
+                    out.extend(q.row_values(r).map(|v| v as f32 * s));
                 }
                 Tensor::from_vec(out, (ids.len(), q.k), device)
             }
@@ -148,7 +153,7 @@ impl TokenEmbedding {
                 Ok((0..rows)
                     .map(|r| {
                         let mut out = vec![0.0; q.rows];
-                        matvec_i8(qx.row(r), qx.scales[r], q, &mut out);
+                        matmul_t(qx.rows_view(r, 1), q.view(), 1.0, None, &mut out);
                         out
                     })
                     .collect())
