@@ -66,8 +66,8 @@ impl Engine {
         Ok(Self { name, model, tokenizer })
     }
 
-    /// Transcribes 16 kHz mono samples.
-    pub fn transcribe_pcm(&self, pcm: &[f32], options: &TranscribeOptions) -> Result<Transcript, EngineError> {
+    /// Transcribes 16 kHz mono samples, freeing them as soon as the mel spectrogram is computed.
+    pub fn transcribe_pcm(&self, pcm: Vec<f32>, options: &TranscribeOptions) -> Result<Transcript, EngineError> {
         transcribe(&self.model, &self.tokenizer, pcm, options)
     }
 
@@ -79,6 +79,6 @@ impl Engine {
         options: &TranscribeOptions,
     ) -> Result<Transcript, EngineError> {
         let pcm = audio::load(bytes, limits)?;
-        self.transcribe_pcm(&pcm.samples, options)
+        self.transcribe_pcm(pcm.samples, options)
     }
 }

@@ -38,9 +38,9 @@ fn translates_german_to_english() {
 fn english_only_model_refuses_translation_and_other_languages() {
     let pcm = vec![0.1f32; 16_000];
     let o = TranscribeOptions { task: Task::Translate, ..Default::default() };
-    assert!(matches!(tiny_en().transcribe_pcm(&pcm, &o), Err(EngineError::NeedsMultilingual(_))));
+    assert!(matches!(tiny_en().transcribe_pcm(pcm.clone(), &o), Err(EngineError::NeedsMultilingual(_))));
     let o = TranscribeOptions { language: Some("de".into()), ..Default::default() };
-    assert!(matches!(tiny_en().transcribe_pcm(&pcm, &o), Err(EngineError::NeedsMultilingual(_))));
+    assert!(matches!(tiny_en().transcribe_pcm(pcm.clone(), &o), Err(EngineError::NeedsMultilingual(_))));
     let o = TranscribeOptions { language: Some("xx".into()), ..Default::default() };
-    assert!(matches!(base().transcribe_pcm(&pcm, &o), Err(EngineError::UnknownLanguage(_))));
+    assert!(matches!(base().transcribe_pcm(pcm.clone(), &o), Err(EngineError::UnknownLanguage(_))));
 }

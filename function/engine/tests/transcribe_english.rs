@@ -67,7 +67,7 @@ fn a_clip_over_60_s_gives_ordered_segments_covering_every_clip() {
         .collect();
     let duration = pcm.len() as f64 / 16_000.0;
     assert!(duration > 60.0, "{duration}");
-    let t = tiny_en().transcribe_pcm(&pcm, &TranscribeOptions::default()).expect("transcribe");
+    let t = tiny_en().transcribe_pcm(pcm, &TranscribeOptions::default()).expect("transcribe");
     for s in &t.segments {
         eprintln!(
             "[{:.2} {:.2}] seek {} t={} lp={:.2} ns={:.2} {}",

@@ -156,7 +156,7 @@ impl Function {
         let limits = AudioLimits { max_duration_s: self.config.max_duration_s };
         let pcm = stt_engine::audio::load(audio, limits).map_err(stt_engine::EngineError::from)?;
         (self.audio_observer)(pcm.duration_s());
-        Ok(self.engine()?.transcribe_pcm(&pcm.samples, &o)?)
+        Ok(self.engine()?.transcribe_pcm(pcm.samples, &o)?)
     }
 
     fn openai(&mut self, content_type: Option<&str>, body: Vec<u8>, translate: bool) -> Result<Response, ApiError> {

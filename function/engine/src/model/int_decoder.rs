@@ -29,25 +29,22 @@ pub struct LayerCache {
     cross_values_t: Vec<Panels<i8>>,
 }
 
-/// Cross-attention keys and values of the audio features (`t × d`), quantised per head.
+/// Cross-attention keys and values of the audio features (`t × d`), quantised per head; each
+/// head's projections are computed on their own, so only one head's f32 keys and values exist
+/// at a time (0.8 MB instead of 4.6 MB for a window).
 pub fn cross_cache(k_proj: &QLinear, v_proj: &QLinear, features: &[f32], t: usize, heads: usize) -> LayerCache {
     let qx = k_proj.quantise_input(features, t);
-    let (k, v) = (k_proj.forward_quantised(&qx), v_proj.forward_quantised(&qx));
-    let d = k.len() / t.max(1);
-    let dh = d / heads;
-    let mut gathered = Vec::with_capacity(t * dh);
+    let d = features.len() / t.max(1);
+    let dh = d / heads.max(1);
+    let mut transposed = Vec::with_capacity(t * dh);
     let mut cross_keys = Vec::with_capacity(heads);
     let mut cross_values_t = Vec::with_capacity(heads);
     for h in 0..heads {
-        gathered.clear();
-        for s in 0..t {
-            gathered.extend_from_slice(&k[s * d + h * dh..s * d + (h + 1) * dh]);
-        }
-        cross_keys.push(Panels::<i8>::int8_from_f32(&gathered, t, dh));
-        gathered.clear();
-        let v = &v;
-        gathered.extend((0..dh).flat_map(|c| (0..t).map(move |s| v[s * d + h * dh + c])));
-        cross_values_t.push(Panels::<i8>::int8_from_f32(&gathered, dh, t));
+        cross_keys.push(Panels::<i8>::int8_from_f32(&k_proj.forward_quantised_columns(&qx, h * dh, dh), t, dh));
+        let v = v_proj.forward_quantised_columns(&qx, h * dh, dh);
+        transposed.clear();
+        transposed.extend((0..dh).flat_map(|c| v.iter().skip(c).step_by(dh).copied()));
+        cross_values_t.push(Panels::<i8>::int8_from_f32(&transposed, dh, t));
     }
     LayerCache { keys: Vec::new(), values: Vec::new(), cross_keys, cross_values_t }
 }
