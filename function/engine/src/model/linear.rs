@@ -161,3 +161,27 @@ impl TokenEmbedding {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A head's columns through the weight panels, and off their boundaries (the fallback),
+    /// equal the same columns of the whole product.
+    #[test]
+    fn columns_equal_the_whole_products_columns() -> Result<()> {
+        let (n, k, rows) = (10, 24, 3);
+        let w: Vec<f32> = (0..n * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+        let b: Vec<f32> = (0..n).map(|j| j as f32 * 0.1).collect();
+        let layer = QLinear::new(&Tensor::from_vec(w, (n, k), &Device::Cpu)?, Some(&Tensor::new(b, &Device::Cpu)?))?;
+        let x: Vec<f32> = (0..rows * k).map(|i| ((i * 13 % 29) as f32 - 14.0) / 14.0).collect();
+        let qx = layer.quantise_input(&x, rows);
+        let all = layer.forward_quantised(&qx);
+        for (start, width) in [(4, 4), (8, 2), (2, 5), (0, 10)] {
+            let got = layer.forward_quantised_columns(&qx, start, width);
+            let want: Vec<f32> = all.chunks(n).flat_map(|r| r[start..start + width].iter().copied()).collect();
+            assert_eq!(got, want, "columns {start}..{}", start + width);
+        }
+        Ok(())
+    }
+}
