@@ -14,8 +14,9 @@ const PANEL_BLOCK: usize = 16;
 /// interruption) Cranelift checks the epoch at every loop head, and because that check may
 /// call out it keeps the accumulators in stack slots across it: a load and a store per
 /// accumulator per iteration, which with one step per iteration doubled the product's time.
-/// Two steps halve that; more run out of registers (LLVM hoists all the steps' loads).
-pub(crate) const UNROLL: usize = 2;
+/// Two steps halve that; more run out of registers (Cranelift places all of an iteration's
+/// loads before its arithmetic, so every step's operands are live at once).
+const UNROLL: usize = 2;
 
 /// R rows of A against one panel of B: R × 4 i32x4 accumulators, one `dot_i16x8` per pair and
 /// step.
@@ -51,7 +52,7 @@ fn tile<const R: usize, B: Lanes>(a: [&[[i16; 8]]; R], b: &[[[B; 8]; PANEL]]) ->
 /// (Q·Kᵀ, k = 64) cost as much as the products.
 #[cfg(target_arch = "wasm32")]
 #[inline(always)]
-pub(crate) fn sum4(v: [i32x4; 4]) -> [i32; 4] {
+fn sum4(v: [i32x4; 4]) -> [i32; 4] {
     use core::arch::wasm32::{i32x4_add, i32x4_shuffle, i64x2_shuffle, v128};
     // SAFETY: i32x4 and v128 are both 16 plain bytes.
     let [a, b, c, d] = v.map(|x| unsafe { std::mem::transmute::<i32x4, v128>(x) });
@@ -64,7 +65,7 @@ pub(crate) fn sum4(v: [i32x4; 4]) -> [i32; 4] {
 
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-pub(crate) fn sum4(v: [i32x4; 4]) -> [i32; 4] {
+fn sum4(v: [i32x4; 4]) -> [i32; 4] {
     use core::arch::x86_64::{
         __m128i, _mm_add_epi32, _mm_unpackhi_epi32, _mm_unpackhi_epi64, _mm_unpacklo_epi32, _mm_unpacklo_epi64,
     };
@@ -79,7 +80,7 @@ pub(crate) fn sum4(v: [i32x4; 4]) -> [i32; 4] {
 
 #[cfg(not(any(target_arch = "wasm32", target_arch = "x86_64")))]
 #[inline(always)]
-pub(crate) fn sum4(v: [i32x4; 4]) -> [i32; 4] {
+fn sum4(v: [i32x4; 4]) -> [i32; 4] {
     v.map(|x| x.reduce_add())
 }
 
