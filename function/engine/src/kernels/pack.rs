@@ -82,7 +82,8 @@ impl<T: Copy + Default> Panels<T> {
 }
 
 /// Some whole panels of a [`Panels`].
-#[derive(Debug)]
+// Derived (so only for Copy T): every view is of i16 or i8.
+#[derive(Debug, Clone, Copy)]
 pub struct PanelView<'a, T = i16> {
     pub data: &'a [[[T; 8]; PANEL]],
     /// `PANEL` per panel.
@@ -91,14 +92,6 @@ pub struct PanelView<'a, T = i16> {
     pub rows: usize,
     pub steps: usize,
 }
-
-// Not derived: a derive would require `T: Clone` although only references are copied.
-impl<T> Clone for PanelView<'_, T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T> Copy for PanelView<'_, T> {}
 
 impl<'a, T> PanelView<'a, T> {
     pub fn panels(&self) -> usize {

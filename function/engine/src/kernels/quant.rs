@@ -54,21 +54,14 @@ fn quantise_row(x: &[f32], inv: f32, levels: f32, out: &mut [i16]) {
 }
 
 /// Some rows of a [`QuantRows`].
-#[derive(Debug)]
+// Derived (so only for Copy T): every view is of i16 or i8.
+#[derive(Debug, Clone, Copy)]
 pub struct QuantView<'a, T = i16> {
     pub data: &'a [T],
     pub scales: &'a [f32],
     pub rows: usize,
     pub stride: usize,
 }
-
-// Not derived: a derive would require `T: Clone` although only references are copied.
-impl<T> Clone for QuantView<'_, T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T> Copy for QuantView<'_, T> {}
 
 impl<'a, T> QuantView<'a, T> {
     pub fn row(&self, r: usize) -> &'a [T] {
@@ -139,11 +132,7 @@ impl QuantRows {
 
     /// Same as [`Self::from_f32`], reusing this buffer.
     pub fn fill(&mut self, x: &[f32], rows: usize, k: usize, levels: f32) {
-        let stride = padded(k);
-        self.data.clear();
-        self.data.resize(rows * stride, 0);
-        self.scales.clear();
-        self.scales.resize(rows, 0.0);
+        let stride = self.reset(rows, k);
         for r in 0..rows {
             let row = &x[r * k..(r + 1) * k];
             let max = max_abs(row);
@@ -151,9 +140,20 @@ impl QuantRows {
             quantise_row(row, 1.0 / scale, levels, &mut self.data[r * stride..r * stride + k]);
             self.scales[r] = scale;
         }
+    }
+
+    /// `rows` zeroed rows of `k` (padding included) and zero scales, reusing the buffers;
+    /// returns the stride.
+    fn reset(&mut self, rows: usize, k: usize) -> usize {
+        let stride = padded(k);
+        self.data.clear();
+        self.data.resize(rows * stride, 0);
+        self.scales.clear();
+        self.scales.resize(rows, 0.0);
         self.rows = rows;
         self.k = k;
         self.stride = stride;
+        stride
     }
 
     /// The softmax of each of `rows` rows of `k` values of `x`, quantised to ±`levels`; `x` is
@@ -161,11 +161,7 @@ impl QuantRows {
     /// known without another pass, and the normalisation goes into the scale instead of a pass
     /// over the row (three passes instead of five).
     pub fn fill_softmax(&mut self, x: &mut [f32], rows: usize, k: usize, levels: f32) {
-        let stride = padded(k);
-        self.data.clear();
-        self.data.resize(rows * stride, 0);
-        self.scales.clear();
-        self.scales.resize(rows, 0.0);
+        let stride = self.reset(rows, k);
         for r in 0..rows {
             let row = &mut x[r * k..(r + 1) * k];
             let total = super::vmath::exp_shifted(row).unwrap_or_else(|| {
@@ -176,9 +172,6 @@ impl QuantRows {
             quantise_row(row, levels, levels, &mut self.data[r * stride..r * stride + k]);
             self.scales[r] = 1.0 / (total * levels);
         }
-        self.rows = rows;
-        self.k = k;
-        self.stride = stride;
     }
 }
 

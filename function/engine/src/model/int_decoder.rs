@@ -90,11 +90,11 @@ impl LayerCache {
         let mut out = vec![0.0; n * d];
         let mut scores = vec![0.0; t];
         let mut o = vec![0.0; dh];
+        let (mut qq, q_levels) = (QuantRows::default(), activation_levels(dh, WEIGHT_LEVELS));
         let (mut pq, p_levels) = (QuantRows::default(), activation_levels(t, WEIGHT_LEVELS));
         for h in 0..heads {
             for i in 0..n {
-                let qh = &q[i * d + h * dh..i * d + (h + 1) * dh];
-                let qq = QuantRows::from_f32(qh, 1, dh, activation_levels(dh, WEIGHT_LEVELS));
+                qq.fill(&q[i * d + h * dh..i * d + (h + 1) * dh], 1, dh, q_levels);
                 matmul_t(qq.view(), self.cross_keys[h].view(), scale, None, &mut scores);
                 pq.fill_softmax(&mut scores, 1, t, p_levels);
                 matmul_t(pq.view(), self.cross_values_t[h].view(), 1.0, None, &mut o);
