@@ -1,16 +1,17 @@
 //! C = A·Bᵀ over integer rows: both operands k-contiguous, A as rows ([`QuantView`]), B in
 //! panels of four rows ([`PanelView`]), so one kernel serves x·Wᵀ (linear layers), Q·Kᵀ and
-//! P·(Vᵀ)ᵀ.
+//! P·(Vᵀ)ᵀ, on whichever instruction the operands' lane types select ([`Dot`]).
 
-use wide::{f32x4, i16x8, i32x4};
+use wide::{f32x4, i32x4};
 
+use super::dot::{Dot, Lane};
 use super::pack::{PANEL, PanelView};
-use super::quant::{Lanes, QuantView};
+use super::quant::QuantView;
 
 /// Panels of B per block: a block (≤ 16 × 4 × 1536 × 2 B) stays in L2 while all of A streams by.
 const PANEL_BLOCK: usize = 16;
 
-/// Steps of 8 lanes per loop iteration. Under the host's CPU budget (wasmtime epoch
+/// Steps (lane groups) per loop iteration. Under the host's CPU budget (wasmtime epoch
 /// interruption) Cranelift checks the epoch at every loop head, and because that check may
 /// call out it keeps the accumulators in stack slots across it: a load and a store per
 /// accumulator per iteration, which with one step per iteration doubled the product's time.
@@ -18,17 +19,18 @@ const PANEL_BLOCK: usize = 16;
 /// loads before its arithmetic, so every step's operands are live at once).
 const UNROLL: usize = 2;
 
-/// R rows of A against one panel of B: R × 4 i32x4 accumulators, one `dot_i16x8` per pair and
-/// step.
+/// R rows of A against one panel of B: R × 4 i32x4 accumulators, one dot step per pair and
+/// lane group.
 #[inline(always)]
-fn tile<const R: usize, B: Lanes>(a: [&[[i16; 8]]; R], b: &[[[B; 8]; PANEL]]) -> [[i32x4; PANEL]; R] {
-    let mut acc = [[i32x4::default(); PANEL]; R];
-    let mut step = |av: [&[i16; 8]; R], bt: &[[B; 8]; PANEL]| {
-        let bv: [i16x8; PANEL] = std::array::from_fn(|c| B::load8(&bt[c]));
+fn tile<const R: usize, B: Dot>(a: [&[B::A]; R], b: &[[B; PANEL]]) -> [[i32x4; PANEL]; R] {
+    // A constant, not `default()`: Cranelift kept that a call per tile.
+    let mut acc = [[i32x4::ZERO; PANEL]; R];
+    let mut step = |av: [&B::A; R], bt: &[B; PANEL]| {
+        let bv: [B::Vb; PANEL] = std::array::from_fn(|c| B::load_b(&bt[c]));
         for r in 0..R {
-            let x = i16x8::from(*av[r]);
+            let x = B::load_a(av[r]);
             for c in 0..PANEL {
-                acc[r][c] += x.dot(bv[c]);
+                acc[r][c] = B::dot(acc[r][c], x, bv[c]);
             }
         }
     };
@@ -84,8 +86,8 @@ fn sum4(v: [i32x4; 4]) -> [i32; 4] {
     v.map(|x| x.reduce_add())
 }
 
-fn lanes<'a>(q: &QuantView<'a>, r: usize) -> &'a [[i16; 8]] {
-    q.row(r).as_chunks::<8>().0
+fn lanes<'a, A: Lane>(q: &QuantView<'a, A::Elem>, r: usize) -> &'a [A] {
+    A::of(q.row(r))
 }
 
 /// Four consecutive values from `j`, zero past the end.
@@ -93,21 +95,28 @@ fn four(s: &[f32], j: usize) -> f32x4 {
     f32x4::from(std::array::from_fn::<f32, 4, _>(|c| s.get(j + c).copied().unwrap_or(0.0)))
 }
 
-/// `out[i·n + j] = Σₖ a[i,k]·b[j,k] · a.scale[i] · b.scale[j] · alpha (+ bias[j])`, with
-/// `n = b.rows`. A's row stride must be B's steps × 8; `out` holds `a.rows × b.rows`. B is
-/// i16 (activations: attention's K and Vᵀ) or int8 (weights). Tiles of 3 rows of A × one
+/// `out[i·n + j] = Σₖ a[i,k]·(b[j,k] − zero) · a.scale[i] · b.scale[j] · alpha (+ bias[j])`,
+/// with `n = b.rows`: B's zero point comes off as `zero · Σₖ a[i,k]` (A's row sums). A's
+/// row stride must be B's steps × the lane width; `out` holds `a.rows × b.rows`. Tiles of 3 rows of A × one
 /// panel (4 rows of B), 12 accumulators: under epoch checks they live in stack slots anyway,
 /// so more rows per B load pays (measured in wasm as served: 3 rows ≈ 9 % faster end to end
 /// than 2, 4 rows slower again — the operands of two steps no longer fit in registers).
-pub fn matmul_t<B: Lanes>(a: QuantView<'_>, b: PanelView<'_, B>, alpha: f32, bias: Option<&[f32]>, out: &mut [f32]) {
+pub fn matmul_t<B: Dot>(
+    a: QuantView<'_, <B::A as Lane>::Elem>,
+    b: PanelView<'_, B>,
+    alpha: f32,
+    bias: Option<&[f32]>,
+    out: &mut [f32],
+) {
     let (m, n) = (a.rows, b.rows);
-    debug_assert_eq!(a.stride, b.steps * 8);
+    debug_assert_eq!(a.stride, b.steps * B::A::WIDTH);
+    debug_assert!(b.zero == 0 || a.sums.len() == m, "a zero point needs A's row sums");
     debug_assert!(out.len() >= m * n);
     // A panel's four outputs of row i at once: sums, scales and bias as vectors, one store. Done
     // one scalar at a time, this epilogue cost as much as the products when k is short.
     let put = |out: &mut [f32], i: usize, p: usize, acc: [i32x4; PANEL]| {
         let j = p * PANEL;
-        let v = f32x4::from_i32x4(i32x4::from(sum4(acc)))
+        let v = f32x4::from_i32x4(i32x4::from(sum4(acc)) - i32x4::splat(b.zero * a.sum(i)))
             * f32x4::from(b.panel_scales(p))
             * f32x4::splat(a.scales[i] * alpha)
             + bias.map_or(f32x4::splat(0.0), |b| four(b, j));
@@ -124,7 +133,7 @@ pub fn matmul_t<B: Lanes>(a: QuantView<'_>, b: PanelView<'_, B>, alpha: f32, bia
         let p1 = (p0 + PANEL_BLOCK).min(panels);
         let mut i = 0;
         while i + 3 <= m {
-            let ar = [lanes(&a, i), lanes(&a, i + 1), lanes(&a, i + 2)];
+            let ar = [lanes::<B::A>(&a, i), lanes::<B::A>(&a, i + 1), lanes::<B::A>(&a, i + 2)];
             for p in p0..p1 {
                 let [r0, r1, r2] = tile(ar, b.panel(p));
                 put(out, i, p, r0);
@@ -134,7 +143,7 @@ pub fn matmul_t<B: Lanes>(a: QuantView<'_>, b: PanelView<'_, B>, alpha: f32, bia
             i += 3;
         }
         while i + 2 <= m {
-            let ar = [lanes(&a, i), lanes(&a, i + 1)];
+            let ar = [lanes::<B::A>(&a, i), lanes::<B::A>(&a, i + 1)];
             for p in p0..p1 {
                 let [r0, r1] = tile(ar, b.panel(p));
                 put(out, i, p, r0);
@@ -145,7 +154,7 @@ pub fn matmul_t<B: Lanes>(a: QuantView<'_>, b: PanelView<'_, B>, alpha: f32, bia
         // A leftover row (the only one for a decoder token).
         for i in i..m {
             for p in p0..p1 {
-                let [r0] = tile([lanes(&a, i)], b.panel(p));
+                let [r0] = tile([lanes::<B::A>(&a, i)], b.panel(p));
                 put(out, i, p, r0);
             }
         }
@@ -155,33 +164,73 @@ pub fn matmul_t<B: Lanes>(a: QuantView<'_>, b: PanelView<'_, B>, alpha: f32, bia
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::pack::Panels;
-    use crate::kernels::quant::{ACTIVATION_LEVELS, QuantRows, WEIGHT_LEVELS};
+    use crate::kernels::pack::{Int8Panels, Panels, U7Panels};
+    use crate::kernels::quant::{ACTIVATION_LEVELS, QuantRows, U7_MAX, WEIGHT_LEVELS};
 
     fn pseudo_random(n: usize, seed: u64) -> Vec<f32> {
         let mut rng = fastrand::Rng::with_seed(seed);
         (0..n).map(|_| rng.f32() * 2.0 - 1.0).collect()
     }
 
+    const SHAPES: [(usize, usize, usize); 5] = [(1, 7, 13), (5, 9, 384), (8, 130, 64), (3, 4, 1536), (2, 6, 1500)];
+
+    fn exact(a: &[f32], b: &[f32], (m, n, k): (usize, usize, usize), alpha: f32, bias: &[f32]) -> Vec<f32> {
+        (0..m * n)
+            .map(|ij| (0..k).map(|t| a[ij / n * k + t] * b[ij % n * k + t]).sum::<f32>() * alpha + bias[ij % n])
+            .collect()
+    }
+
     /// Every tile shape and leftover path against an f32 reference, within quantisation error.
     #[test]
     fn integer_product_matches_f32_within_quantisation_error() {
-        for (m, n, k) in [(1, 7, 13), (5, 9, 384), (8, 130, 64), (3, 4, 1536), (2, 6, 1500)] {
+        for (m, n, k) in SHAPES {
             let a = pseudo_random(m * k, 1);
             let b = pseudo_random(n * k, 2);
             let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.5).collect();
-            let qa = QuantRows::from_f32(&a, m, k, ACTIVATION_LEVELS);
-            let qb = QuantRows::from_f32(&b, n, k, WEIGHT_LEVELS);
+            let qa = QuantRows::<i16>::from_f32(&a, m, k, ACTIVATION_LEVELS);
+            let qb = QuantRows::<i16>::from_f32(&b, n, k, WEIGHT_LEVELS);
             let mut out = vec![0.0; m * n];
-            matmul_t(qa.view(), Panels::from_rows(&qb).view(), 0.5, Some(&bias), &mut out);
-            for i in 0..m {
-                for j in 0..n {
-                    let exact: f32 = (0..k).map(|t| a[i * k + t] * b[j * k + t]).sum::<f32>() * 0.5 + bias[j];
-                    // int8 weights: each product is off by at most half a weight step.
-                    let tol = 0.5 * (k as f32).sqrt() * qb.scales[j] + 1e-3;
-                    let got = out[i * n + j];
-                    assert!((got - exact).abs() <= tol, "({m},{n},{k}) [{i},{j}] {got} vs {exact}");
-                }
+            matmul_t(qa.view(), Panels::<[i16; 8]>::from_rows(&qb).view(), 0.5, Some(&bias), &mut out);
+            for (ij, (got, want)) in out.iter().zip(exact(&a, &b, (m, n, k), 0.5, &bias)).enumerate() {
+                // int8 weights: each product is off by at most half a weight step.
+                let tol = 0.5 * (k as f32).sqrt() * qb.scales[ij % n] + 1e-3;
+                assert!((got - want).abs() <= tol, "({m},{n},{k}) [{ij}] {got} vs {want}");
+            }
+        }
+    }
+
+    /// The relaxed products: int8 rows against 7-bit weights around their zero point (the
+    /// zero point taken off through the row sums), and 7-bit rows against int8 — every tile
+    /// shape, within both operands' quantisation error.
+    #[test]
+    fn relaxed_products_match_f32_within_quantisation_error() {
+        for (m, n, k) in SHAPES {
+            let a = pseudo_random(m * k, 3);
+            let b = pseudo_random(n * k, 4);
+            let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.25).collect();
+            let mut qa = QuantRows::<i8>::default();
+            qa.fill_i8(&a, m, k);
+            let w = U7Panels::u7_from_f32(&b, n, k);
+            let mut out = vec![0.0; m * n];
+            matmul_t(qa.view(), w.view(), 0.5, Some(&bias), &mut out);
+            let a_step = qa.scales.iter().fold(0f32, |x, &y| x.max(y));
+            for (ij, (got, want)) in out.iter().zip(exact(&a, &b, (m, n, k), 0.5, &bias)).enumerate() {
+                // Rounding errors of both operands, ≤ half a step each, add up like a random walk.
+                let tol = 2.0 * (k as f32).sqrt() * (w.scales[ij % n] + a_step) + 1e-3;
+                assert!((got - want).abs() <= tol, "i8·u7 ({m},{n},{k}) [{ij}] {got} vs {want}");
+            }
+
+            // Probabilities (0..=1) against signed values.
+            let p: Vec<f32> = a.iter().map(|v| v.abs()).collect();
+            let mut qp = QuantRows::<u8>::default();
+            qp.fill(&p, m, k, U7_MAX);
+            let mut qv = QuantRows::<i8>::default();
+            qv.fill_i8(&b, n, k);
+            let vp: Panels<[i8; 16]> = Panels::from_rows(&qv);
+            matmul_t(qp.view(), vp.view(), 1.0, None, &mut out);
+            for (ij, (got, want)) in out.iter().zip(exact(&p, &b, (m, n, k), 1.0, &[0.0; 130])).enumerate() {
+                let tol = 2.0 * (k as f32).sqrt() * (qv.scales[ij % n] + qp.scales[ij / n]) + 1e-3;
+                assert!((got - want).abs() <= tol, "u7·i8 ({m},{n},{k}) [{ij}] {got} vs {want}");
             }
         }
     }
@@ -189,21 +238,29 @@ mod tests {
     #[test]
     fn int8_rows_give_the_same_sums_as_i16_rows() {
         let (m, n, k) = (5, 11, 389);
-        let qa = QuantRows::from_f32(&pseudo_random(m * k, 4), m, k, ACTIVATION_LEVELS);
-        let qb = QuantRows::from_f32(&pseudo_random(n * k, 5), n, k, WEIGHT_LEVELS);
+        let qa = QuantRows::<i16>::from_f32(&pseudo_random(m * k, 4), m, k, ACTIVATION_LEVELS);
+        let qb = QuantRows::<i16>::from_f32(&pseudo_random(n * k, 5), n, k, WEIGHT_LEVELS);
         let (mut want, mut got) = (vec![0.0; m * n], vec![0.0; m * n]);
-        matmul_t(qa.view(), Panels::from_rows(&qb).view(), 1.0, None, &mut want);
-        matmul_t(qa.view(), Panels::from_rows(&QuantRows::<i8>::from_i16(&qb)).view(), 1.0, None, &mut got);
+        matmul_t(qa.view(), Panels::<[i16; 8]>::from_rows(&qb).view(), 1.0, None, &mut want);
+        let b8: Int8Panels = Panels::from_rows(&QuantRows::<i8>::from_i16(&qb));
+        matmul_t(qa.view(), b8.view(), 1.0, None, &mut got);
         assert_eq!(got, want);
     }
 
     #[test]
     fn largest_values_do_not_overflow() {
         let k = 1536;
-        let qa = QuantRows::from_f32(&vec![1.0; k], 1, k, ACTIVATION_LEVELS);
-        let qb = QuantRows::from_f32(&vec![-1.0; 2 * k], 2, k, WEIGHT_LEVELS);
+        let qa = QuantRows::<i16>::from_f32(&vec![1.0; k], 1, k, ACTIVATION_LEVELS);
+        let qb = QuantRows::<i16>::from_f32(&vec![-1.0; 2 * k], 2, k, WEIGHT_LEVELS);
         let mut out = vec![0.0; 2];
-        matmul_t(qa.view(), Panels::from_rows(&qb).view(), 1.0, None, &mut out);
+        matmul_t(qa.view(), Panels::<[i16; 8]>::from_rows(&qb).view(), 1.0, None, &mut out);
+        assert!(out.iter().all(|&v| (v + k as f32).abs() < 1e-2), "{out:?}");
+
+        // The relaxed step at its extremes (−127 against 127 in every lane) and a long row.
+        let mut qa = QuantRows::<i8>::default();
+        qa.fill_i8(&vec![-1.0; k], 1, k);
+        let w = U7Panels::u7_from_f32(&vec![1.0; 2 * k], 2, k);
+        matmul_t(qa.view(), w.view(), 1.0, None, &mut out);
         assert!(out.iter().all(|&v| (v + k as f32).abs() < 1e-2), "{out:?}");
     }
 }

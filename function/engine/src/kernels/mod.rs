@@ -8,6 +8,7 @@
 //! across it, so the products take two steps per loop iteration and read B through one
 //! pointer ([`pack`]).
 
+pub mod dot;
 pub mod gemm;
 pub mod pack;
 pub mod quant;

@@ -3,70 +3,81 @@
 //! a whole panel through one pointer. With four row pointers (plus A's) the inner loop ran out
 //! of registers in wasm and reloaded them from the stack on every step.
 
-use super::quant::{QuantRows, WEIGHT_LEVELS};
+use super::dot::Lane;
+use super::quant::{Quant, QuantRows, U7_LEVELS, U7_ZERO, WEIGHT_LEVELS};
 
 /// Rows per panel: one tile's worth of B.
 pub const PANEL: usize = 4;
 
-/// Rows of quantised values laid out as panels; the last panel is padded with zero rows.
-#[derive(Debug, Clone, Default)]
-pub struct Panels<T = i16> {
-    /// Panel `p`, step `t` at `p · steps + t`: lanes `8t..8t + 8` of the panel's four rows.
-    pub data: Vec<[[T; 8]; PANEL]>,
+/// Rows of quantised values laid out as panels of lane groups `L` (`[i16; 8]`, `[i8; 8]` or
+/// `[u8; 16]`…); the last panel is padded with rows of the zero point.
+#[derive(Debug, Clone)]
+pub struct Panels<L: Lane = [i16; 8]> {
+    /// Panel `p`, step `t` at `p · steps + t`: lane group `t` of the panel's four rows.
+    pub data: Vec<[L; PANEL]>,
     /// One per row, padding rows included (zero).
     pub scales: Vec<f32>,
+    /// The rows' zero point (see [`QuantRows::zero`]).
+    pub zero: i32,
     pub rows: usize,
     pub k: usize,
-    /// Steps of 8 lanes per row (`k` rounded up to a multiple of 8, over 8).
+    /// Lane groups per row.
     pub steps: usize,
 }
 
-impl<T: Copy + Default> Panels<T> {
-    pub fn from_rows(q: &QuantRows<T>) -> Self {
+impl<L: Lane> Default for Panels<L> {
+    fn default() -> Self {
+        Self { data: Vec::new(), scales: Vec::new(), zero: 0, rows: 0, k: 0, steps: 0 }
+    }
+}
+
+impl<L: Lane> Panels<L>
+where
+    L::Elem: Quant,
+{
+    pub fn from_rows(q: &QuantRows<L::Elem>) -> Self {
         let mut p = Self::default();
         p.fill_from(q);
         p
     }
 
     /// Same as [`Self::from_rows`], reusing this buffer.
-    pub fn fill_from(&mut self, q: &QuantRows<T>) {
-        let steps = q.stride / 8;
+    pub fn fill_from(&mut self, q: &QuantRows<L::Elem>) {
+        let steps = q.stride / L::WIDTH;
         let panels = q.rows.div_ceil(PANEL);
         self.data.clear();
-        self.data.resize(panels * steps, [[T::default(); 8]; PANEL]);
+        self.data.resize(panels * steps, [L::splat(L::Elem::from_i32(q.zero)); PANEL]);
         for r in 0..q.rows {
             let (p, c) = (r / PANEL, r % PANEL);
-            let lanes = q.row(r).as_chunks::<8>().0;
-            for (slot, l) in self.data[p * steps..(p + 1) * steps].iter_mut().zip(lanes) {
+            for (slot, l) in self.data[p * steps..(p + 1) * steps].iter_mut().zip(L::of(q.row(r))) {
                 slot[c] = *l;
             }
         }
         self.scales.clear();
         self.scales.extend_from_slice(&q.scales);
         self.scales.resize(panels * PANEL, 0.0);
+        self.zero = q.zero;
         self.rows = q.rows;
         self.k = q.k;
         self.steps = steps;
     }
 
-    /// Quantises `rows` rows of `k` values of `x` to int8 weights' levels, as panels.
-    pub fn int8_from_f32(x: &[f32], rows: usize, k: usize) -> Panels<i8> {
-        Panels::from_rows(&QuantRows::<i8>::from_i16(&QuantRows::from_f32(x, rows, k, WEIGHT_LEVELS)))
-    }
-
     /// Row `r`'s `k` values (for a table that is also looked up by row: the token embedding).
-    pub fn row_values(&self, r: usize) -> impl Iterator<Item = T> + '_ {
+    pub fn row_values(&self, r: usize) -> impl Iterator<Item = L::Elem> + '_ {
         let (p, c) = (r / PANEL, r % PANEL);
-        self.data[p * self.steps..(p + 1) * self.steps].iter().flat_map(move |s| s[c]).take(self.k)
+        self.data[p * self.steps..(p + 1) * self.steps]
+            .iter()
+            .flat_map(move |s| s[c].elems().iter().copied())
+            .take(self.k)
     }
 
-    pub fn view(&self) -> PanelView<'_, T> {
-        PanelView { data: &self.data, scales: &self.scales, rows: self.rows, steps: self.steps }
+    pub fn view(&self) -> PanelView<'_, L> {
+        PanelView { data: &self.data, scales: &self.scales, zero: self.zero, rows: self.rows, steps: self.steps }
     }
 
     /// Rows `start..start + n`, when `start` is a multiple of [`PANEL`] and the range ends on
     /// a panel boundary or at the last row; `None` otherwise.
-    pub fn rows_view(&self, start: usize, n: usize) -> Option<PanelView<'_, T>> {
+    pub fn rows_view(&self, start: usize, n: usize) -> Option<PanelView<'_, L>> {
         let end = start + n;
         if !start.is_multiple_of(PANEL) || end > self.rows || !(end.is_multiple_of(PANEL) || end == self.rows) {
             return None;
@@ -75,30 +86,53 @@ impl<T: Copy + Default> Panels<T> {
         Some(PanelView {
             data: &self.data[p0 * self.steps..p1 * self.steps],
             scales: &self.scales[p0 * PANEL..p1 * PANEL],
+            zero: self.zero,
             rows: n,
             steps: self.steps,
         })
     }
 }
 
+/// Int8 weights (±127 per row), as the decoder's products read them.
+pub type Int8Panels = Panels<[i8; 8]>;
+/// 7-bit weights (±63 around 64 per row), as the encoder's relaxed products read them.
+pub type U7Panels = Panels<[u8; 16]>;
+
+impl Int8Panels {
+    /// Quantises `rows` rows of `k` values of `x` to int8 weights' levels, as panels.
+    pub fn int8_from_f32(x: &[f32], rows: usize, k: usize) -> Self {
+        Panels::from_rows(&QuantRows::<i8>::from_f32(x, rows, k, WEIGHT_LEVELS))
+    }
+}
+
+impl U7Panels {
+    /// Quantises `rows` rows of `k` values of `x` to ±63 around 64, as panels.
+    pub fn u7_from_f32(x: &[f32], rows: usize, k: usize) -> Self {
+        let mut q = QuantRows::<u8>::default();
+        q.fill_around(x, rows, k, U7_LEVELS, U7_ZERO);
+        Panels::from_rows(&q)
+    }
+}
+
 /// Some whole panels of a [`Panels`].
-// Derived (so only for Copy T): every view is of i16 or i8.
+// Derived (so only for Copy L): every view is of integers.
 #[derive(Debug, Clone, Copy)]
-pub struct PanelView<'a, T = i16> {
-    pub data: &'a [[[T; 8]; PANEL]],
+pub struct PanelView<'a, L = [i16; 8]> {
+    pub data: &'a [[L; PANEL]],
     /// `PANEL` per panel.
     pub scales: &'a [f32],
+    pub zero: i32,
     /// Real rows (the last panel may be partly padding).
     pub rows: usize,
     pub steps: usize,
 }
 
-impl<'a, T> PanelView<'a, T> {
+impl<'a, L> PanelView<'a, L> {
     pub fn panels(&self) -> usize {
         self.rows.div_ceil(PANEL)
     }
 
-    pub fn panel(&self, p: usize) -> &'a [[[T; 8]; PANEL]] {
+    pub fn panel(&self, p: usize) -> &'a [[L; PANEL]] {
         &self.data[p * self.steps..(p + 1) * self.steps]
     }
 
@@ -115,19 +149,38 @@ mod tests {
     fn panels_hold_the_rows_step_by_step_and_pad_with_zeros() {
         let (rows, k) = (6, 19);
         let x: Vec<f32> = (0..rows * k).map(|i| (i as f32 * 0.37).sin()).collect();
-        let q = QuantRows::from_f32(&x, rows, k, WEIGHT_LEVELS);
-        let p = Panels::from_rows(&q);
-        assert_eq!((p.steps, p.data.len(), p.scales.len()), (3, 2 * 3, 8));
+        let q = QuantRows::<i16>::from_f32(&x, rows, k, WEIGHT_LEVELS);
+        let p: Panels = Panels::from_rows(&q);
+        assert_eq!((p.steps, p.data.len(), p.scales.len()), (4, 2 * 4, 8));
         for r in 0..rows {
             for t in 0..p.steps {
-                assert_eq!(p.data[(r / 4) * 3 + t][r % 4], q.row(r)[8 * t..8 * t + 8]);
+                assert_eq!(p.data[(r / 4) * 4 + t][r % 4], q.row(r)[8 * t..8 * t + 8]);
             }
         }
-        assert!(p.data[3..].iter().all(|s| s[2] == [0; 8] && s[3] == [0; 8]), "padding rows are zero");
+        assert!(p.data[4..].iter().all(|s| s[2] == [0; 8] && s[3] == [0; 8]), "padding rows are zero");
         assert_eq!(&p.scales[6..], &[0.0, 0.0]);
         let back: Vec<i16> = p.row_values(5).collect();
         assert_eq!(back, q.row(5)[..k]);
         assert!(p.rows_view(4, 2).is_some() && p.rows_view(0, 4).is_some());
         assert!(p.rows_view(2, 4).is_none() && p.rows_view(0, 3).is_none() && p.rows_view(4, 4).is_none());
+    }
+
+    /// 7-bit panels: values within ±63 of the zero point, and padding (rows and lanes) at the
+    /// zero point, so that it stands for 0.
+    #[test]
+    fn u7_panels_sit_around_their_zero_point() {
+        let (rows, k) = (5, 21);
+        let x: Vec<f32> = (0..rows * k).map(|i| (i as f32 * 0.61).cos()).collect();
+        let p = U7Panels::u7_from_f32(&x, rows, k);
+        assert_eq!((p.zero, p.steps, p.data.len()), (64, 2, 2 * 2));
+        for r in 0..rows {
+            let back: Vec<f32> = p.row_values(r).map(|v| (i32::from(v) - 64) as f32 * p.scales[r]).collect();
+            for (c, v) in back.iter().enumerate() {
+                assert!((v - x[r * k + c]).abs() <= p.scales[r] * 0.5 + 1e-6, "[{r},{c}]");
+            }
+        }
+        assert!(p.data.iter().flatten().flatten().all(|&v| (1..=127).contains(&v)));
+        assert!(p.data[1][0][k - 16..].iter().all(|&v| v == 64), "lane padding");
+        assert!(p.data[2..].iter().all(|s| s[1..].iter().all(|l| *l == [64; 16])), "row padding");
     }
 }

@@ -1,19 +1,33 @@
-//! Symmetric per-row quantisation to integers held in i16 lanes, k padded to a multiple of 8.
+//! Per-row quantisation to integers, k padded to a multiple of 16: symmetric rows of i16
+//! (14-bit activations) or i8, and non-negative rows of u8 (≤ 7 bits: the operand that
+//! relaxed-simd's `i32x4.relaxed_dot_i8x16_i7x16_add_s` treats as unsigned on x86).
 
-use wide::{f32x4, f32x8, i16x8};
+use wide::{f32x4, f32x8, i8x16, i16x8, i16x16, i32x8};
 
 /// Weights: int8 range, one scale per output row (as CTranslate2's int8).
 pub const WEIGHT_LEVELS: f32 = 127.0;
 /// Activations: 14 bits, one scale per row. With int8 weights a lane of `dot_i16x8` sums k/4
 /// products below 127 × 8191, so k up to 8 256 cannot overflow i32.
 pub const ACTIVATION_LEVELS: f32 = 8191.0;
+/// Signed int8 operands of the relaxed dot product (activations, attention's Q and V).
+pub const I8_LEVELS: f32 = 127.0;
+/// Non-negative 7-bit operands: weights and keys as ±63 around a zero point of 64 (the dev
+/// set's WER does not move from int8 weights to these), probabilities as 0..=127.
+pub const U7_LEVELS: f32 = 63.0;
+pub const U7_ZERO: i32 = 64;
+pub const U7_MAX: f32 = 127.0;
 
-/// Rows of `k` quantised values (i16 lanes, or i8 for weights), one scale per row, each row
-/// padded with zeros to `stride` (a multiple of 8).
+/// Rows of `k` quantised values, one scale per row, each row padded with zeros to `stride` (a
+/// multiple of 16). A value stands for `(q − zero) · scale`.
 #[derive(Debug, Clone, Default)]
 pub struct QuantRows<T = i16> {
     pub data: Vec<T>,
     pub scales: Vec<f32>,
+    /// Per row, the sum of its values (int8 rows only: what a product with an offset operand
+    /// subtracts, see [`crate::kernels::gemm::matmul_t`]).
+    pub sums: Vec<i32>,
+    /// The zero point (u8 rows of weights and keys: [`U7_ZERO`]; 0 otherwise).
+    pub zero: i32,
     pub rows: usize,
     pub k: usize,
     pub stride: usize,
@@ -38,27 +52,86 @@ fn max_abs(x: &[f32]) -> f32 {
     rest.iter().fold(m.to_array().into_iter().fold(0f32, f32::max), |m, v| m.max(v.abs()))
 }
 
-/// `out = round(x · inv)`, eight lanes at a time, narrowed to i16 in one instruction (a
-/// scalar `round` is a libm call in wasm, and lane-by-lane stores cost as much as the rest).
-fn quantise_row(x: &[f32], inv: f32, levels: f32, out: &mut [i16]) {
-    let (v, rest) = x.as_chunks::<8>();
-    let (o, o_rest) = out.as_chunks_mut::<8>();
-    let (inv8, hi, lo) = (f32x8::splat(inv), f32x8::splat(levels), f32x8::splat(-levels));
+/// An integer type rows are quantised to.
+pub trait Quant: Copy + Default {
+    /// Sixteen rounded values (already within the levels) plus `zero`, narrowed with one
+    /// saturating narrow per eight or sixteen lanes (lane by lane, LLVM extracts and shifts
+    /// every byte: that was most of an int8 quantisation's time).
+    fn narrow(lo: i32x8, hi: i32x8, zero: i32) -> [Self; 16];
+    fn from_i32(v: i32) -> Self;
+}
+
+fn narrow_i16(lo: i32x8, hi: i32x8, zero: i32) -> [i16x8; 2] {
+    let z = i32x8::splat(zero);
+    [i16x8::from_i32x8_saturate(lo + z), i16x8::from_i32x8_saturate(hi + z)]
+}
+
+fn narrow_i8(lo: i32x8, hi: i32x8, zero: i32) -> i8x16 {
+    let [a, b] = narrow_i16(lo, hi, zero);
+    i8x16::from_i16x16_saturate(i16x16::from(std::array::from_fn::<i16, 16, _>(|i| {
+        if i < 8 { a.as_array_ref()[i] } else { b.as_array_ref()[i - 8] }
+    })))
+}
+
+impl Quant for i16 {
+    #[inline(always)]
+    fn narrow(lo: i32x8, hi: i32x8, zero: i32) -> [i16; 16] {
+        let [a, b] = narrow_i16(lo, hi, zero);
+        std::array::from_fn(|i| if i < 8 { a.as_array_ref()[i] } else { b.as_array_ref()[i - 8] })
+    }
+    fn from_i32(v: i32) -> i16 {
+        v as i16
+    }
+}
+
+impl Quant for i8 {
+    #[inline(always)]
+    fn narrow(lo: i32x8, hi: i32x8, zero: i32) -> [i8; 16] {
+        narrow_i8(lo, hi, zero).to_array()
+    }
+    fn from_i32(v: i32) -> i8 {
+        v as i8
+    }
+}
+
+impl Quant for u8 {
+    /// Through i8: u8 rows hold 0..=127 only.
+    #[inline(always)]
+    fn narrow(lo: i32x8, hi: i32x8, zero: i32) -> [u8; 16] {
+        narrow_i8(lo, hi, zero).to_array().map(|v| v as u8)
+    }
+    fn from_i32(v: i32) -> u8 {
+        v as u8
+    }
+}
+
+/// `out = round(x · inv) + zero` with `round(x · inv)` clamped to [lo, hi], sixteen lanes at a
+/// time (a scalar `round` is a libm call in wasm, and lane-by-lane stores cost as much as the
+/// rest).
+fn quantise_row<T: Quant>(x: &[f32], inv: f32, (lo, hi): (f32, f32), zero: i32, out: &mut [T]) {
+    let (v, rest) = x.as_chunks::<16>();
+    let (o, o_rest) = out.as_chunks_mut::<16>();
+    let (inv8, hi8, lo8) = (f32x8::splat(inv), f32x8::splat(hi), f32x8::splat(lo));
+    let q = |c: &[f32]| {
+        let c: [f32; 8] = std::array::from_fn(|i| c[i]);
+        (f32x8::from(c) * inv8).max(lo8).min(hi8).round_int()
+    };
     for (d, c) in o.iter_mut().zip(v) {
-        let q = (f32x8::from(*c) * inv8).max(lo).min(hi).round_int();
-        *d = i16x8::from_i32x8_saturate(q).to_array();
+        *d = T::narrow(q(&c[..8]), q(&c[8..]), zero);
     }
     for (d, &v) in o_rest.iter_mut().zip(rest) {
-        *d = (v * inv).round().clamp(-levels, levels) as i16;
+        *d = T::from_i32((v * inv).round().clamp(lo, hi) as i32 + zero);
     }
 }
 
 /// Some rows of a [`QuantRows`].
-// Derived (so only for Copy T): every view is of i16 or i8.
+// Derived (so only for Copy T): every view is of integers.
 #[derive(Debug, Clone, Copy)]
 pub struct QuantView<'a, T = i16> {
     pub data: &'a [T],
     pub scales: &'a [f32],
+    /// Empty unless the rows are int8 (see [`QuantRows::sums`]).
+    pub sums: &'a [i32],
     pub rows: usize,
     pub stride: usize,
 }
@@ -67,63 +140,21 @@ impl<'a, T> QuantView<'a, T> {
     pub fn row(&self, r: usize) -> &'a [T] {
         &self.data[r * self.stride..(r + 1) * self.stride]
     }
-}
 
-/// Integers the products read eight at a time as i16 lanes: i16 rows as they are, int8 weight
-/// rows widened by the load itself (half the bytes to stream for the same instruction count).
-pub trait Lanes: Copy {
-    fn load8(c: &[Self; 8]) -> i16x8;
-}
-
-impl Lanes for i16 {
-    #[inline(always)]
-    fn load8(c: &[i16; 8]) -> i16x8 {
-        i16x8::from(*c)
+    /// Row `r`'s sum, 0 for rows that keep none.
+    pub fn sum(&self, r: usize) -> i32 {
+        self.sums.get(r).copied().unwrap_or(0)
     }
 }
 
-impl Lanes for i8 {
-    /// `v128.load8x8_s` in wasm (LLVM does not find it alone); SSE2 unpack + shift natively.
-    #[inline(always)]
-    fn load8(c: &[i8; 8]) -> i16x8 {
-        widen(c)
-    }
-}
-
-#[cfg(target_arch = "wasm32")]
-#[inline(always)]
-fn widen(c: &[i8; 8]) -> i16x8 {
-    use core::arch::wasm32::{i16x8_load_extend_i8x8, v128};
-    // SAFETY: reads exactly the 8 bytes of `c` (no alignment needed); v128 and i16x8 are both
-    // 16 plain bytes.
-    unsafe { std::mem::transmute::<v128, i16x8>(i16x8_load_extend_i8x8(c.as_ptr())) }
-}
-
-/// SSE2: duplicate each byte into a 16-bit lane, then an arithmetic shift sign-extends it.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn widen(c: &[i8; 8]) -> i16x8 {
-    use core::arch::x86_64::{__m128i, _mm_loadl_epi64, _mm_srai_epi16, _mm_unpacklo_epi8};
-    // SAFETY: SSE2 is part of x86_64; the load reads exactly the 8 bytes of `c` (unaligned
-    // allowed); __m128i and i16x8 are both 16 plain bytes.
-    unsafe {
-        let v = _mm_loadl_epi64(c.as_ptr().cast::<__m128i>());
-        std::mem::transmute::<__m128i, i16x8>(_mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8))
-    }
-}
-
-#[cfg(not(any(target_arch = "wasm32", target_arch = "x86_64")))]
-#[inline(always)]
-fn widen(c: &[i8; 8]) -> i16x8 {
-    i16x8::from(c.map(i16::from))
-}
-
+/// `k` rounded up to whole steps of the relaxed dot product (16 lanes; the i16 products take 8).
 pub fn padded(k: usize) -> usize {
-    k.div_ceil(8) * 8
+    k.div_ceil(16) * 16
 }
 
-impl QuantRows {
-    /// Quantises `rows` rows of `k` contiguous values of `x` to ±`levels`.
+impl<T: Quant> QuantRows<T> {
+    /// Quantises `rows` rows of `k` contiguous values of `x` to ±`levels` around `zero`
+    /// (symmetric per row: the row's largest magnitude maps to `levels`).
     pub fn from_f32(x: &[f32], rows: usize, k: usize, levels: f32) -> Self {
         let mut q = Self::default();
         q.fill(x, rows, k, levels);
@@ -132,36 +163,43 @@ impl QuantRows {
 
     /// Same as [`Self::from_f32`], reusing this buffer.
     pub fn fill(&mut self, x: &[f32], rows: usize, k: usize, levels: f32) {
-        let stride = self.reset(rows, k);
+        self.fill_around(x, rows, k, levels, 0);
+    }
+
+    /// As [`Self::fill`], every value stored plus `zero` (u8 rows: weights and keys).
+    pub fn fill_around(&mut self, x: &[f32], rows: usize, k: usize, levels: f32, zero: i32) {
+        let stride = self.reset(rows, k, zero);
         for r in 0..rows {
             let row = &x[r * k..(r + 1) * k];
             let max = max_abs(row);
             let scale = if max > 0.0 && max.is_finite() { max / levels } else { 1.0 };
-            quantise_row(row, 1.0 / scale, levels, &mut self.data[r * stride..r * stride + k]);
+            quantise_row(row, 1.0 / scale, (-levels, levels), zero, &mut self.data[r * stride..r * stride + k]);
             self.scales[r] = scale;
         }
     }
 
-    /// `rows` zeroed rows of `k` (padding included) and zero scales, reusing the buffers;
-    /// returns the stride.
-    fn reset(&mut self, rows: usize, k: usize) -> usize {
+    /// `rows` zeroed rows of `k` (padding included: stored as `zero`, so that it stands for 0)
+    /// and zero scales, reusing the buffers; returns the stride.
+    fn reset(&mut self, rows: usize, k: usize, zero: i32) -> usize {
         let stride = padded(k);
         self.data.clear();
-        self.data.resize(rows * stride, 0);
+        self.data.resize(rows * stride, T::from_i32(zero));
         self.scales.clear();
         self.scales.resize(rows, 0.0);
+        self.sums.clear();
+        self.zero = zero;
         self.rows = rows;
         self.k = k;
         self.stride = stride;
         stride
     }
 
-    /// The softmax of each of `rows` rows of `k` values of `x`, quantised to ±`levels`; `x` is
-    /// the scratch. Fused: the largest exp(x − max) is 1, so the row's quantisation scale is
+    /// The softmax of each of `rows` rows of `k` values of `x`, quantised to 0..=`levels`; `x`
+    /// is the scratch. Fused: the largest exp(x − max) is 1, so the row's quantisation scale is
     /// known without another pass, and the normalisation goes into the scale instead of a pass
     /// over the row (three passes instead of five).
     pub fn fill_softmax(&mut self, x: &mut [f32], rows: usize, k: usize, levels: f32) {
-        let stride = self.reset(rows, k);
+        let stride = self.reset(rows, k, 0);
         for r in 0..rows {
             let row = &mut x[r * k..(r + 1) * k];
             let total = super::vmath::exp_shifted(row).unwrap_or_else(|| {
@@ -169,8 +207,49 @@ impl QuantRows {
                 row.fill(1.0);
                 k as f32
             });
-            quantise_row(row, levels, levels, &mut self.data[r * stride..r * stride + k]);
+            quantise_row(row, levels, (0.0, levels), 0, &mut self.data[r * stride..r * stride + k]);
             self.scales[r] = 1.0 / (total * levels);
+        }
+    }
+}
+
+impl QuantRows<u8> {
+    /// The softmax of each of `rows` rows of `k` values of `x`, quantised to 0..=[`U7_MAX`] as
+    /// the exponentials are computed (one pass after the maximum): the encoder's attention
+    /// probabilities. (A degree-3 exp, 6e-4, well inside a step of 1/127, was tried: it moved
+    /// base's dev-set WER by a word.)
+    pub fn fill_softmax_u7(&mut self, x: &[f32], rows: usize, k: usize) {
+        let stride = self.reset(rows, k, 0);
+        for r in 0..rows {
+            let (row, out) = (&x[r * k..(r + 1) * k], &mut self.data[r * stride..r * stride + k]);
+            let total = super::vmath::exp_shifted_quantised(row, U7_MAX, out).unwrap_or_else(|| {
+                // All masked (not in Whisper): uniform, as `softmax` does.
+                out.fill(U7_MAX as u8);
+                k as f32
+            });
+            self.scales[r] = 1.0 / (total * U7_MAX);
+        }
+    }
+}
+
+impl QuantRows<i8> {
+    /// Signed int8 rows (±[`I8_LEVELS`]) with their sums, for products with u8 weights or keys.
+    pub fn fill_i8(&mut self, x: &[f32], rows: usize, k: usize) {
+        self.fill(x, rows, k, I8_LEVELS);
+        self.sums.extend(self.data.chunks(self.stride.max(1)).map(|r| r.iter().map(|&v| i32::from(v)).sum::<i32>()));
+    }
+
+    /// Narrows int8-range rows (levels ≤ 127) held in i16.
+    pub fn from_i16(q: &QuantRows) -> Self {
+        debug_assert!(q.data.iter().all(|&v| (-127..=127).contains(&v)));
+        Self {
+            data: q.data.iter().map(|&v| v as i8).collect(),
+            scales: q.scales.clone(),
+            sums: Vec::new(),
+            zero: 0,
+            rows: q.rows,
+            k: q.k,
+            stride: q.stride,
         }
     }
 }
@@ -189,22 +268,9 @@ impl<T> QuantRows<T> {
         QuantView {
             data: &self.data[start * self.stride..(start + n) * self.stride],
             scales: &self.scales[start..start + n],
+            sums: self.sums.get(start..start + n).unwrap_or(&[]),
             rows: n,
             stride: self.stride,
-        }
-    }
-}
-
-impl QuantRows<i8> {
-    /// Narrows int8-range rows (levels ≤ 127) held in i16.
-    pub fn from_i16(q: &QuantRows) -> Self {
-        debug_assert!(q.data.iter().all(|&v| (-127..=127).contains(&v)));
-        Self {
-            data: q.data.iter().map(|&v| v as i8).collect(),
-            scales: q.scales.clone(),
-            rows: q.rows,
-            k: q.k,
-            stride: q.stride,
         }
     }
 }
@@ -216,7 +282,7 @@ mod tests {
     #[test]
     fn rows_round_trip_within_half_a_step() {
         let x: Vec<f32> = (0..3 * 10).map(|i| ((i * 37 % 23) as f32 - 11.0) * 0.13).collect();
-        let q = QuantRows::from_f32(&x, 3, 10, WEIGHT_LEVELS);
+        let q = QuantRows::<i16>::from_f32(&x, 3, 10, WEIGHT_LEVELS);
         assert_eq!(q.stride, 16);
         for r in 0..3 {
             let row = q.row(r);
@@ -247,8 +313,8 @@ mod tests {
         let x: Vec<f32> = (0..rows * k).map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 12.0).collect();
         let mut want = x.clone();
         want.chunks_mut(k).for_each(crate::kernels::vmath::softmax);
-        let want = QuantRows::from_f32(&want, rows, k, 4000.0);
-        let mut got = QuantRows::default();
+        let want = QuantRows::<i16>::from_f32(&want, rows, k, 4000.0);
+        let mut got = QuantRows::<i16>::default();
         got.fill_softmax(&mut x.clone(), rows, k, 4000.0);
         for r in 0..rows {
             assert!((got.scales[r] / want.scales[r] - 1.0).abs() < 1e-5, "row {r} scale");
@@ -259,9 +325,30 @@ mod tests {
         }
     }
 
+    /// The one-pass 7-bit softmax is the exact softmax within rounding (half a step, plus the
+    /// sum's float error), and its rows sum to 1.
+    #[test]
+    fn seven_bit_softmax_is_within_a_step_of_the_exact_one() {
+        let (rows, k) = (3, 1500);
+        let x: Vec<f32> = (0..rows * k).map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 12.0).collect();
+        let mut want = x.clone();
+        want.chunks_mut(k).for_each(crate::kernels::vmath::softmax);
+        let mut got = QuantRows::<u8>::default();
+        got.fill_softmax_u7(&x, rows, k);
+        for r in 0..rows {
+            let p: Vec<f32> = got.row(r)[..k].iter().map(|&q| f32::from(q) * got.scales[r]).collect();
+            let step = want[r * k..(r + 1) * k].iter().fold(0f32, |m, &v| m.max(v)) / U7_MAX;
+            for (c, (a, b)) in p.iter().zip(&want[r * k..(r + 1) * k]).enumerate() {
+                assert!((a - b).abs() <= 0.6 * step, "[{r},{c}] {a} vs {b}");
+            }
+            assert!((p.iter().sum::<f32>() - 1.0).abs() < 0.02, "row {r}");
+            assert_eq!(got.row(r).iter().max(), Some(&127));
+        }
+    }
+
     #[test]
     fn a_zero_row_stays_zero() {
-        let q = QuantRows::from_f32(&[0.0; 8], 1, 8, ACTIVATION_LEVELS);
+        let q = QuantRows::<i16>::from_f32(&[0.0; 8], 1, 8, ACTIVATION_LEVELS);
         assert!(q.row(0).iter().all(|&v| v == 0));
         assert_eq!(q.scales[0], 1.0);
     }

@@ -1,14 +1,15 @@
 use candle_core::{D, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use super::linear::{Proj, QLinear};
+use super::linear::{Product, Proj, QLinear, Wide};
 use super::precision::Precision;
 
-pub struct Attention {
-    q: Proj,
-    k: Proj,
-    v: Proj,
-    out: Proj,
+/// Projections on product `P`: `Narrow` in the encoder, `Wide` in the decoder.
+pub struct Attention<P: Product = Wide> {
+    q: Proj<P>,
+    k: Proj<P>,
+    v: Proj<P>,
+    out: Proj<P>,
     heads: usize,
 }
 
@@ -18,7 +19,7 @@ fn split_heads(x: &Tensor, heads: usize) -> Result<Tensor> {
     x.reshape((b, t, heads, d / heads))?.transpose(1, 2)?.contiguous()
 }
 
-impl Attention {
+impl<P: Product> Attention<P> {
     pub fn load(vb: VarBuilder<'_>, d: usize, heads: usize, precision: Precision) -> Result<Self> {
         Ok(Self {
             q: Proj::load(vb.pp("q_proj"), d, d, true, precision)?,
@@ -30,7 +31,7 @@ impl Attention {
     }
 
     /// q, k, v and out projections, when they are int8.
-    pub fn int8(&self) -> Option<[&QLinear; 4]> {
+    pub fn int8(&self) -> Option<[&QLinear<P>; 4]> {
         match (&self.q, &self.k, &self.v, &self.out) {
             (Proj::Int8(q), Proj::Int8(k), Proj::Int8(v), Proj::Int8(o)) => Some([q, k, v, o]),
             _ => None,

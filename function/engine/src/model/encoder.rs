@@ -4,16 +4,16 @@ use candle_nn::{Conv1d, Conv1dConfig, LayerNorm, Module, VarBuilder, conv1d, lay
 use super::attention::Attention;
 use super::int_attention::{self, Part};
 use super::layer_norm::LnParams;
-use super::linear::{Proj, QLinear};
+use super::linear::{Narrow, Product, Proj, QLinear, Wide};
 use super::{Config, Precision};
 use crate::kernels::vmath;
 
-pub struct Mlp {
-    fc1: Proj,
-    fc2: Proj,
+pub struct Mlp<P: Product = Wide> {
+    fc1: Proj<P>,
+    fc2: Proj<P>,
 }
 
-impl Mlp {
+impl<P: Product> Mlp<P> {
     pub fn load(vb: VarBuilder<'_>, d: usize, hidden: usize, precision: Precision) -> Result<Self> {
         Ok(Self {
             fc1: Proj::load(vb.pp("fc1"), d, hidden, true, precision)?,
@@ -54,7 +54,7 @@ enum Conv {
     F32(Conv1d),
     /// As a product of int8 weights `[out, in × 3]` with the im2col rows of the input.
     Int8 {
-        w: QLinear,
+        w: QLinear<Narrow>,
         d_in: usize,
         stride: usize,
     },
@@ -117,9 +117,9 @@ pub fn ln_count(ln: &LayerNorm) -> usize {
 
 struct Block {
     attn_ln: LayerNorm,
-    attn: Attention,
+    attn: Attention<Narrow>,
     mlp_ln: LayerNorm,
-    mlp: Mlp,
+    mlp: Mlp<Narrow>,
 }
 
 /// What the int8 forward needs beyond the blocks' own layers.

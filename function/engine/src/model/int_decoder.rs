@@ -8,7 +8,7 @@ use wide::f32x4;
 
 use super::linear::QLinear;
 use crate::kernels::gemm::matmul_t;
-use crate::kernels::pack::Panels;
+use crate::kernels::pack::Int8Panels;
 use crate::kernels::quant::{QuantRows, WEIGHT_LEVELS, activation_levels};
 use crate::kernels::vmath::softmax;
 
@@ -25,8 +25,8 @@ pub struct LayerCache {
     keys: Vec<f32>,
     values: Vec<f32>,
     /// Cross-attention, per head: keys `[1500][dh]` and values transposed `[dh][1500]`.
-    cross_keys: Vec<Panels<i8>>,
-    cross_values_t: Vec<Panels<i8>>,
+    cross_keys: Vec<Int8Panels>,
+    cross_values_t: Vec<Int8Panels>,
 }
 
 /// Cross-attention keys and values of the audio features (`t × d`), quantised per head; each
@@ -40,11 +40,11 @@ pub fn cross_cache(k_proj: &QLinear, v_proj: &QLinear, features: &[f32], t: usiz
     let mut cross_keys = Vec::with_capacity(heads);
     let mut cross_values_t = Vec::with_capacity(heads);
     for h in 0..heads {
-        cross_keys.push(Panels::<i8>::int8_from_f32(&k_proj.forward_quantised_columns(&qx, h * dh, dh), t, dh));
+        cross_keys.push(Int8Panels::int8_from_f32(&k_proj.forward_quantised_columns(&qx, h * dh, dh), t, dh));
         let v = v_proj.forward_quantised_columns(&qx, h * dh, dh);
         transposed.clear();
         transposed.extend((0..dh).flat_map(|c| v.iter().skip(c).step_by(dh).copied()));
-        cross_values_t.push(Panels::<i8>::int8_from_f32(&transposed, dh, t));
+        cross_values_t.push(Int8Panels::int8_from_f32(&transposed, dh, t));
     }
     LayerCache { keys: Vec::new(), values: Vec::new(), cross_keys, cross_values_t }
 }
@@ -90,8 +90,8 @@ impl LayerCache {
         let mut out = vec![0.0; n * d];
         let mut scores = vec![0.0; t];
         let mut o = vec![0.0; dh];
-        let (mut qq, q_levels) = (QuantRows::default(), activation_levels(dh, WEIGHT_LEVELS));
-        let (mut pq, p_levels) = (QuantRows::default(), activation_levels(t, WEIGHT_LEVELS));
+        let (mut qq, q_levels) = (QuantRows::<i16>::default(), activation_levels(dh, WEIGHT_LEVELS));
+        let (mut pq, p_levels) = (QuantRows::<i16>::default(), activation_levels(t, WEIGHT_LEVELS));
         for h in 0..heads {
             for i in 0..n {
                 qq.fill(&q[i * d + h * dh..i * d + (h + 1) * dh], 1, dh, q_levels);

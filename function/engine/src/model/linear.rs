@@ -4,25 +4,67 @@ use candle_core::{Device, Result, Tensor};
 use candle_nn::{Linear, Module, VarBuilder};
 
 use super::Precision;
+use crate::kernels::dot::{Dot, Lane};
 use crate::kernels::gemm::matmul_t;
-use crate::kernels::pack::Panels;
-use crate::kernels::quant::{QuantRows, WEIGHT_LEVELS, activation_levels};
+use crate::kernels::pack::{Int8Panels, Panels, U7Panels};
+use crate::kernels::quant::{Quant, QuantRows, WEIGHT_LEVELS, activation_levels};
 
 /// Rows of `x` (any shape, last dimension `k`) as one f32 vector.
 fn rows_of(x: &Tensor) -> Result<(Vec<f32>, Vec<usize>)> {
     Ok((x.flatten_all()?.to_vec1::<f32>()?, x.dims().to_vec()))
 }
 
-/// x·Wᵀ + b with int8 weights, stored as i8 panels (the product widens them as it loads).
-pub struct QLinear {
-    w: Panels<i8>,
+/// Which integer product a linear layer runs on (see [`crate::kernels::dot`]).
+pub trait Product {
+    type Act: Quant;
+    /// A lane group of the weights (which selects the instruction, see [`Dot`]).
+    type B: Dot<Elem: Quant, A: Lane<Elem = Self::Act>>;
+    fn weights(w: &[f32], n: usize, k: usize) -> Panels<Self::B>;
+    fn quantise(x: &[f32], rows: usize, k: usize) -> QuantRows<Self::Act>;
+}
+
+/// 14-bit activations against int8 weights (`dot_i16x8`): the decoder, whose accuracy needs
+/// the activations' 14 bits (8-bit activations there cost base two words of the dev set).
+pub struct Wide;
+
+impl Product for Wide {
+    type Act = i16;
+    type B = [i8; 8];
+    fn weights(w: &[f32], n: usize, k: usize) -> Int8Panels {
+        Int8Panels::int8_from_f32(w, n, k)
+    }
+    fn quantise(x: &[f32], rows: usize, k: usize) -> QuantRows {
+        QuantRows::from_f32(x, rows, k, activation_levels(k, WEIGHT_LEVELS))
+    }
+}
+
+/// int8 activations against 7-bit weights (relaxed dot, twice the rate): the encoder and the
+/// convolutions, whose dev-set WER does not move with it.
+pub struct Narrow;
+
+impl Product for Narrow {
+    type Act = i8;
+    type B = [u8; 16];
+    fn weights(w: &[f32], n: usize, k: usize) -> U7Panels {
+        U7Panels::u7_from_f32(w, n, k)
+    }
+    fn quantise(x: &[f32], rows: usize, k: usize) -> QuantRows<i8> {
+        let mut q = QuantRows::default();
+        q.fill_i8(x, rows, k);
+        q
+    }
+}
+
+/// x·Wᵀ + b with integer weights in panels, on product `P`.
+pub struct QLinear<P: Product = Wide> {
+    w: Panels<P::B>,
     bias: Option<Vec<f32>>,
 }
 
-impl QLinear {
+impl<P: Product> QLinear<P> {
     pub fn new(weight: &Tensor, bias: Option<&Tensor>) -> Result<Self> {
         let (n, k) = weight.dims2()?;
-        let w = Panels::<i8>::int8_from_f32(&weight.flatten_all()?.to_vec1::<f32>()?, n, k);
+        let w = P::weights(&weight.flatten_all()?.to_vec1::<f32>()?, n, k);
         let bias = bias.map(|b| b.to_vec1::<f32>()).transpose()?;
         Ok(Self { w, bias })
     }
@@ -33,16 +75,16 @@ impl QLinear {
     }
 
     /// The activations as this layer's kernel takes them (shared by layers with one input).
-    pub fn quantise_input(&self, x: &[f32], rows: usize) -> QuantRows {
-        QuantRows::from_f32(x, rows, self.w.k, activation_levels(self.w.k, WEIGHT_LEVELS))
+    pub fn quantise_input(&self, x: &[f32], rows: usize) -> QuantRows<P::Act> {
+        P::quantise(x, rows, self.w.k)
     }
 
     /// Output columns `start..start + n` only (one attention head's projection).
-    pub fn forward_quantised_columns(&self, qx: &QuantRows, start: usize, n: usize) -> Vec<f32> {
+    pub fn forward_quantised_columns(&self, qx: &QuantRows<P::Act>, start: usize, n: usize) -> Vec<f32> {
         let bias = self.bias.as_deref().map(|b| &b[start..start + n]);
         if let Some(w) = self.w.rows_view(start, n) {
             let mut out = vec![0.0; qx.rows * n];
-            matmul_t(qx.view(), w, 1.0, bias, &mut out);
+            matmul_t::<P::B>(qx.view(), w, 1.0, bias, &mut out);
             return out;
         }
         // Columns off the weight panels' boundaries (a head width not a multiple of 4; no
@@ -51,9 +93,9 @@ impl QLinear {
         all.chunks(self.w.rows).flat_map(|row| row[start..start + n].iter().copied()).collect()
     }
 
-    pub fn forward_quantised(&self, qx: &QuantRows) -> Vec<f32> {
+    pub fn forward_quantised(&self, qx: &QuantRows<P::Act>) -> Vec<f32> {
         let mut out = vec![0.0; qx.rows * self.w.rows];
-        matmul_t(qx.view(), self.w.view(), 1.0, self.bias.as_deref(), &mut out);
+        matmul_t::<P::B>(qx.view(), self.w.view(), 1.0, self.bias.as_deref(), &mut out);
         out
     }
 
@@ -72,12 +114,12 @@ impl QLinear {
     }
 }
 
-pub enum Proj {
+pub enum Proj<P: Product = Wide> {
     F32(Linear),
-    Int8(QLinear),
+    Int8(QLinear<P>),
 }
 
-impl Proj {
+impl<P: Product> Proj<P> {
     pub fn load(vb: VarBuilder<'_>, d_in: usize, d_out: usize, bias: bool, precision: Precision) -> Result<Self> {
         let l = if bias { candle_nn::linear(d_in, d_out, vb)? } else { candle_nn::linear_no_bias(d_in, d_out, vb)? };
         Ok(match precision {
@@ -104,8 +146,8 @@ impl Proj {
 /// The decoder's token embedding, also its output projection (tied weights).
 pub enum TokenEmbedding {
     F32(Tensor),
-    /// One int8 table serves both: rows are dequantised for lookup.
-    Int8(Panels<i8>),
+    /// One integer table serves both: rows are dequantised for lookup.
+    Int8(U7Panels),
 }
 
 impl TokenEmbedding {
@@ -114,7 +156,7 @@ impl TokenEmbedding {
             Precision::F32 => Self::F32(weight),
             Precision::Int8 => {
                 let (n, k) = weight.dims2()?;
-                Self::Int8(Panels::<i8>::int8_from_f32(&weight.flatten_all()?.to_vec1::<f32>()?, n, k))
+                Self::Int8(Narrow::weights(&weight.flatten_all()?.to_vec1::<f32>()?, n, k))
             }
         })
     }
@@ -135,7 +177,7 @@ impl TokenEmbedding {
                 for &id in ids {
                     let r = (id as usize).min(q.rows.saturating_sub(1));
                     let s = q.scales[r];
-                    out.extend(q.row_values(r).map(|v| v as f32 * s));
+                    out.extend(q.row_values(r).map(|v| (i32::from(v) - q.zero) as f32 * s));
                 }
                 Tensor::from_vec(out, (ids.len(), q.k), device)
             }
@@ -149,7 +191,7 @@ impl TokenEmbedding {
             Self::Int8(q) => {
                 let (data, dims) = rows_of(x)?;
                 let rows = dims.first().copied().unwrap_or(0);
-                let qx = QuantRows::from_f32(&data, rows, q.k, activation_levels(q.k, WEIGHT_LEVELS));
+                let qx = Narrow::quantise(&data, rows, q.k);
                 Ok((0..rows)
                     .map(|r| {
                         let mut out = vec![0.0; q.rows];
@@ -170,10 +212,16 @@ mod tests {
     /// equal the same columns of the whole product.
     #[test]
     fn columns_equal_the_whole_products_columns() -> Result<()> {
+        columns_of::<Wide>()?;
+        columns_of::<Narrow>()
+    }
+
+    fn columns_of<P: Product>() -> Result<()> {
         let (n, k, rows) = (10, 24, 3);
         let w: Vec<f32> = (0..n * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
         let b: Vec<f32> = (0..n).map(|j| j as f32 * 0.1).collect();
-        let layer = QLinear::new(&Tensor::from_vec(w, (n, k), &Device::Cpu)?, Some(&Tensor::new(b, &Device::Cpu)?))?;
+        let layer =
+            QLinear::<P>::new(&Tensor::from_vec(w, (n, k), &Device::Cpu)?, Some(&Tensor::new(b, &Device::Cpu)?))?;
         let x: Vec<f32> = (0..rows * k).map(|i| ((i * 13 % 29) as f32 - 14.0) / 14.0).collect();
         let qx = layer.quantise_input(&x, rows);
         let all = layer.forward_quantised(&qx);
