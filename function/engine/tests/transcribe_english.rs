@@ -57,14 +57,23 @@ fn base_dev_set_wer_in_int8_is_within_half_a_point_of_f32() {
     assert!(int8_wer - f32_wer <= 0.005, "int8 {:.2}% vs f32 {:.2}%", int8_wer * 100.0, f32_wer * 100.0);
 }
 
+/// Long-form decoding follows the reference window by window. On this 83 s join the reference
+/// (faster-whisper 1.2.1, int8 and float32, greedy, same weights) decodes windows at seeks 0,
+/// 2100, 4400 and 6600 and its last window ends after the eighth clip: the ninth (the last
+/// 10 s) is dropped, Whisper's known tail behaviour. The text of every clip the segments cover
+/// is found.
 #[test]
-fn a_clip_over_60_s_gives_ordered_segments_covering_every_clip() {
+fn a_clip_over_60_s_gives_ordered_segments_in_the_reference_windows() {
     let rows = manifest("dev");
-    let pcm = eval::join_clips(&data_dir().join("dev"), eval::LONG_FORM_CLIPS).expect("decode");
-    let refs: Vec<String> = eval::LONG_FORM_CLIPS
-        .iter()
-        .map(|name| rows.iter().find(|r| r["file"] == *name).expect("clip in manifest")["reference"].clone())
-        .collect();
+    let dir = data_dir().join("dev");
+    let pcm = eval::join_clips(&dir, eval::LONG_FORM_CLIPS).expect("decode");
+    // Where each clip starts in the join, from each clip joined alone (same half second after).
+    let mut starts = Vec::new();
+    let mut at = 0.0;
+    for name in eval::LONG_FORM_CLIPS {
+        starts.push(at);
+        at += eval::join_clips(&dir, &[name]).expect("decode").len() as f64 / 16_000.0;
+    }
     let duration = pcm.len() as f64 / 16_000.0;
     assert!(duration > 60.0, "{duration}");
     let t = tiny_en().transcribe_pcm(pcm, &TranscribeOptions::default()).expect("transcribe");
@@ -79,14 +88,23 @@ fn a_clip_over_60_s_gives_ordered_segments_covering_every_clip() {
         assert!(s.start >= last_end - 1e-9 && s.end > s.start && s.end <= duration + 1e-9, "{s:?} after {last_end}");
         last_end = s.end;
     }
-    assert!(last_end > 55.0, "the segments stop at {last_end} s of {duration}");
-    assert!(t.segments.iter().any(|s| s.seek > 0), "more than one window was decoded");
+    let mut seeks: Vec<usize> = t.segments.iter().map(|s| s.seek).collect();
+    seeks.dedup();
+    assert_eq!(seeks, [0, 2100, 4400, 6600], "the reference's windows");
+    assert!(last_end > 70.0, "the segments stop at {last_end} s of {duration}");
     let hyp = eval::normalize_english(&t.text);
-    for r in refs {
-        let words = eval::normalize_english(&r);
+    let mut found = 0;
+    for (name, start) in eval::LONG_FORM_CLIPS.iter().zip(starts) {
+        if start + 1.0 > last_end {
+            continue;
+        }
+        let r = &rows.iter().find(|r| r["file"] == *name).expect("clip in manifest")["reference"];
+        let words = eval::normalize_english(r);
         let d = eval::substring_edit_distance(&words, &hyp);
         assert!(d * 5 <= words.len(), "clip text not found ({d} edits): {r}");
+        found += 1;
     }
+    assert_eq!(found, eval::LONG_FORM_CLIPS.len() - 1, "every clip but the dropped last one");
 }
 
 #[test]

@@ -40,12 +40,6 @@ pub fn activation_levels(k: usize, other: f32) -> f32 {
     ((i32::MAX as f64 / products / other as f64).floor() - 1.0).clamp(1.0, ACTIVATION_LEVELS as f64) as f32
 }
 
-/// Levels for both operands of a k-long product of two activations (attention).
-pub fn balanced_levels(k: usize) -> f32 {
-    let products = (padded(k) / 4).max(1) as f64;
-    ((i32::MAX as f64 / products).sqrt().floor() - 1.0).clamp(1.0, ACTIVATION_LEVELS as f64) as f32
-}
-
 fn max_abs(x: &[f32]) -> f32 {
     let (v, rest) = x.as_chunks::<4>();
     let m = v.iter().fold(f32x4::splat(0.0), |m, c| m.max(f32x4::from(*c).abs()));
@@ -300,11 +294,8 @@ mod tests {
         for k in [64, 384, 1500, 1536, 5120] {
             let lane = (padded(k) / 4) as f64;
             assert!(lane * activation_levels(k, WEIGHT_LEVELS) as f64 * 127.0 < i32::MAX as f64, "{k}");
-            assert!(lane * (balanced_levels(k) as f64).powi(2) < i32::MAX as f64, "{k}");
         }
         assert_eq!(activation_levels(384, WEIGHT_LEVELS), ACTIVATION_LEVELS);
-        assert_eq!(balanced_levels(64), ACTIVATION_LEVELS);
-        assert!(balanced_levels(1500) > 2000.0);
     }
 
     #[test]

@@ -4,28 +4,31 @@ use realfft::{RealFftPlanner, RealToComplex, num_complex::Complex};
 
 use super::{HOP_LENGTH, N_FFT, N_FRAMES, N_SAMPLES, mel_filters};
 
-/// A log10-mel spectrogram, row-major `[n_mels][n_frames]`, not yet normalised: each 30 s
-/// window is normalised on its own by [`LogMel::window`].
+/// A log10-mel spectrogram, row-major `[n_mels][n_frames]`, not yet normalised: windows are
+/// normalised by [`LogMel::window`] against the whole file's maximum.
 #[derive(Debug, Clone)]
 pub struct LogMel {
     pub n_mels: usize,
     pub n_frames: usize,
     pub data: Vec<f32>,
+    /// The largest value over all frames (content and the 30 s of padding), as the reference
+    /// clamps at.
+    pub max: f32,
 }
 
 impl LogMel {
     /// Frames `[start, start + len)` zero-padded to a 30 s window, `[n_mels][N_FRAMES]`, as the
     /// reference does with `pad_or_trim` on each segment.
     ///
-    /// Values are normalised per window (clamped at the window's maximum − 8, then (x+4)/4),
-    /// as each 30 s training example was. The reference normalises over the whole file instead,
-    /// which lets one loud passage push quieter speech elsewhere towards the floor.
+    /// Values are normalised as the reference does (openai-whisper's `log_mel_spectrogram`,
+    /// faster-whisper's feature extractor): clamped at the whole file's maximum − 8, then
+    /// (x+4)/4. (Normalising each window on its own, as this engine first did, decoded
+    /// differently from the reference on long files: on a 60 s clip one window more.)
     pub fn window(&self, start: usize, len: usize) -> Vec<f32> {
         let mut out = vec![0f32; self.n_mels * N_FRAMES];
         let len = len.min(N_FRAMES).min(self.n_frames.saturating_sub(start));
         let rows = || (0..self.n_mels).map(|m| &self.data[m * self.n_frames + start..m * self.n_frames + start + len]);
-        let max = rows().flatten().copied().fold(f32::NEG_INFINITY, f32::max);
-        let floor = max - 8.0;
+        let floor = self.max - 8.0;
         for (m, src) in rows().enumerate() {
             for (o, &v) in out[m * N_FRAMES..m * N_FRAMES + len].iter_mut().zip(src) {
                 *o = (v.max(floor) + 4.0) / 4.0;
@@ -113,7 +116,8 @@ pub fn log_mel_spectrogram(samples: &[f32], n_mels: usize) -> LogMel {
     for v in mel.iter_mut() {
         *v = v.max(1e-10).log10();
     }
-    LogMel { n_mels, n_frames, data: mel }
+    let max = mel.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    LogMel { n_mels, n_frames, data: mel, max }
 }
 
 #[cfg(test)]
@@ -140,9 +144,7 @@ mod tests {
     fn matches_a_librosa_reference() {
         let raw = log_mel_spectrogram(&chirp(), 80);
         assert_eq!(raw.n_frames, REF_FRAMES);
-        // The chirp's loudest frame lies in the first window, so per-window and whole-file
-        // normalisation agree on it.
-        let mel = LogMel { n_mels: 80, n_frames: N_FRAMES, data: raw.window(0, N_FRAMES) };
+        let mel = LogMel { n_mels: 80, n_frames: N_FRAMES, data: raw.window(0, N_FRAMES), max: 0.0 };
         for &(m, t, want) in REF_POINTS.iter().filter(|p| p.1 < N_FRAMES) {
             let got = mel.data[m * mel.n_frames + t];
             assert!((got - want).abs() < 2e-4, "mel[{m},{t}] = {got}, reference {want}");
@@ -155,18 +157,22 @@ mod tests {
         assert!((mean - REF_CONTENT_MEAN).abs() < 1e-5, "{mean} vs {REF_CONTENT_MEAN}");
     }
 
+    /// A window is clamped at the whole file's maximum − 8 (not its own) and zero-padded.
     #[test]
-    fn each_window_is_normalised_on_its_own_and_zero_padded() {
-        let mel = log_mel_spectrogram(&chirp(), 80);
-        let w = mel.window(100, 50);
+    fn windows_are_normalised_against_the_whole_file_and_zero_padded() {
+        let mut loud_then_quiet = chirp();
+        loud_then_quiet.extend(chirp().iter().map(|v| v * 1e-3));
+        let mel = log_mel_spectrogram(&loud_then_quiet, 80);
+        let floor = (mel.max - 8.0 + 4.0) / 4.0;
+        // The quiet half (frames 200..400) sits 6 decades of power below the loud one: against
+        // the file's maximum much of it is at the floor, as the reference has it.
+        let w = mel.window(250, 50);
         assert_eq!(w.len(), 80 * N_FRAMES);
-        let raw_max = (0..80)
-            .flat_map(|m| mel.data[m * mel.n_frames + 100..m * mel.n_frames + 150].iter())
-            .copied()
-            .fold(f32::MIN, f32::max);
-        let top = (0..80).flat_map(|m| w[m * N_FRAMES..m * N_FRAMES + 50].iter()).copied().fold(f32::MIN, f32::max);
-        assert_eq!(top, (raw_max + 4.0) / 4.0);
-        assert!(w.iter().all(|&v| v >= top - 2.0 || v == 0.0));
+        let content = || (0..80).flat_map(|m| w[m * N_FRAMES..m * N_FRAMES + 50].iter().copied());
+        assert!(content().all(|v| v >= floor));
+        assert!(content().filter(|&v| v == floor).count() > 80 * 50 / 4);
+        let top = content().fold(f32::MIN, f32::max);
+        assert!(top < (mel.max + 4.0) / 4.0 - 1.0, "{top}: not normalised to its own maximum");
         assert!(w[50..N_FRAMES].iter().all(|&v| v == 0.0));
     }
 }
