@@ -154,9 +154,9 @@ fn render(t: &Timings, durations: &BTreeMap<String, f64>, reps: usize) -> String
          measured side by side in one run of `stt-bench engine`. Ratio = time ÷ faster-whisper int8 on the same clip. \
          *native* / *wasm* = our engine built natively / for wasm32-wasip2 under wasmtime, compiled as `stt-host` \
          serves it (with epoch checks, which the CPU budget needs); *no epoch checks* = the same without them, \
-         to show their cost. f32 is candle's kernels throughout, int8 our integer kernels (encoder, \
-         its attention and the vocabulary projection: int8 × 7-bit on relaxed-simd's dot product; \
-         the decoder's layers: 14-bit activations × int8 weights).\n"
+         to show their cost. f32 is candle's kernels throughout, int8 our integer kernels (the \
+         encoder and its attention: int8 × 7-bit on relaxed-simd's dot product; the decoder and \
+         the vocabulary projection: 14-bit activations × int8 weights).\n"
     );
     let _ = writeln!(s, "| clip | implementation | seconds | RTF | × faster-whisper int8 |");
     let _ = writeln!(s, "|---|---|---:|---:|---:|");

@@ -11,8 +11,9 @@ pub const WEIGHT_LEVELS: f32 = 127.0;
 pub const ACTIVATION_LEVELS: f32 = 8191.0;
 /// Signed int8 operands of the relaxed dot product (activations, attention's Q and V).
 pub const I8_LEVELS: f32 = 127.0;
-/// Non-negative 7-bit operands: weights and keys as ±63 around a zero point of 64 (the dev
-/// set's WER does not move from int8 weights to these), probabilities as 0..=127.
+/// Non-negative 7-bit operands: weights and keys as ±63 around a zero point of 64 (in the
+/// encoder the dev set stays within its half point of f32 with these), probabilities as
+/// 0..=127.
 pub const U7_LEVELS: f32 = 63.0;
 pub const U7_ZERO: i32 = 64;
 pub const U7_MAX: f32 = 127.0;

@@ -6,11 +6,11 @@ use std::str::FromStr;
 pub enum Precision {
     /// candle's f32 throughout: the reference.
     F32,
-    /// Integer products with i32 accumulation (`kernels`): the encoder, its attention and the
-    /// vocabulary projection as int8 activations (one scale per row, on the fly) against 7-bit
-    /// weights or keys, and 7-bit probabilities against int8 values (relaxed-simd's dot
-    /// product); the decoder's layers as 14-bit activations against int8 weights. Layer norms,
-    /// softmax and GELU stay f32.
+    /// Integer products with i32 accumulation (`kernels`): the encoder and its attention as
+    /// int8 activations (one scale per row, on the fly) against 7-bit weights or keys, and 7-bit
+    /// probabilities against int8 values (relaxed-simd's dot product); the decoder and the
+    /// vocabulary projection as 14-bit activations against int8 weights. Layer norms, softmax
+    /// and GELU stay f32.
     #[default]
     Int8,
 }
