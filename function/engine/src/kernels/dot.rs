@@ -1,7 +1,7 @@
 //! The step of the integer products: one lane group of A against one of B, accumulated into
 //! i32x4. Two instructions serve:
 //!
-//! - `i32x4.dot_i16x8_s` (SSE2 `pmaddwd`): 14-bit activations against i16 or int8 rows, 8
+//! - `i32x4.dot_i16x8_s` (SSE2 `pmaddwd`): 14-bit activations against int8 rows, 8
 //!   lanes a step (the decoder, whose accuracy needs the activations' 14 bits);
 //! - relaxed-simd `i32x4.relaxed_dot_i8x16_i7x16_add_s`: int8 against 7-bit non-negative
 //!   values, 16 lanes a step. On x86 wasmtime lowers it to `pmaddubsw` + `pmaddwd` + `paddd`,
@@ -51,24 +51,6 @@ pub trait Dot: Lane {
     /// `acc` plus the products of `a` and `b`, summed into lanes in some grouping (only the
     /// total of all four lanes is used).
     fn dot(acc: i32x4, a: Self::Va, b: Self::Vb) -> i32x4;
-}
-
-impl Dot for [i16; 8] {
-    type A = [i16; 8];
-    type Va = i16x8;
-    type Vb = i16x8;
-    #[inline(always)]
-    fn load_a(a: &[i16; 8]) -> i16x8 {
-        i16x8::from(*a)
-    }
-    #[inline(always)]
-    fn load_b(b: &[i16; 8]) -> i16x8 {
-        i16x8::from(*b)
-    }
-    #[inline(always)]
-    fn dot(acc: i32x4, a: i16x8, b: i16x8) -> i32x4 {
-        acc + a.dot(b)
-    }
 }
 
 /// int8 weights, widened by the load itself (half the bytes to stream for the same

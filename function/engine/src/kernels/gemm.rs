@@ -188,12 +188,12 @@ mod tests {
             let b = pseudo_random(n * k, 2);
             let bias: Vec<f32> = (0..n).map(|j| j as f32 * 0.5).collect();
             let qa = QuantRows::<i16>::from_f32(&a, m, k, ACTIVATION_LEVELS);
-            let qb = QuantRows::<i16>::from_f32(&b, n, k, WEIGHT_LEVELS);
+            let w = Int8Panels::int8_from_f32(&b, n, k);
             let mut out = vec![0.0; m * n];
-            matmul_t(qa.view(), Panels::<[i16; 8]>::from_rows(&qb).view(), 0.5, Some(&bias), &mut out);
+            matmul_t(qa.view(), w.view(), 0.5, Some(&bias), &mut out);
             for (ij, (got, want)) in out.iter().zip(exact(&a, &b, (m, n, k), 0.5, &bias)).enumerate() {
                 // int8 weights: each product is off by at most half a weight step.
-                let tol = 0.5 * (k as f32).sqrt() * qb.scales[ij % n] + 1e-3;
+                let tol = 0.5 * (k as f32).sqrt() * w.scales[ij % n] + 1e-3;
                 assert!((got - want).abs() <= tol, "({m},{n},{k}) [{ij}] {got} vs {want}");
             }
         }
@@ -235,15 +235,23 @@ mod tests {
         }
     }
 
+    /// int8 panels (widened by the load) give exactly the integer sums of the rows, scaled as
+    /// the epilogue scales them.
     #[test]
-    fn int8_rows_give_the_same_sums_as_i16_rows() {
+    fn int8_panels_give_the_exact_integer_sums() {
         let (m, n, k) = (5, 11, 389);
         let qa = QuantRows::<i16>::from_f32(&pseudo_random(m * k, 4), m, k, ACTIVATION_LEVELS);
-        let qb = QuantRows::<i16>::from_f32(&pseudo_random(n * k, 5), n, k, WEIGHT_LEVELS);
-        let (mut want, mut got) = (vec![0.0; m * n], vec![0.0; m * n]);
-        matmul_t(qa.view(), Panels::<[i16; 8]>::from_rows(&qb).view(), 1.0, None, &mut want);
-        let b8: Int8Panels = Panels::from_rows(&QuantRows::<i8>::from_i16(&qb));
+        let qb = QuantRows::<i8>::from_f32(&pseudo_random(n * k, 5), n, k, WEIGHT_LEVELS);
+        let mut got = vec![0.0; m * n];
+        let b8: Int8Panels = Panels::from_rows(&qb);
         matmul_t(qa.view(), b8.view(), 1.0, None, &mut got);
+        let want: Vec<f32> = (0..m * n)
+            .map(|ij| {
+                let (i, j) = (ij / n, ij % n);
+                let s: i32 = qa.row(i).iter().zip(qb.row(j)).map(|(&x, &y)| i32::from(x) * i32::from(y)).sum();
+                s as f32 * qb.scales[j] * qa.scales[i]
+            })
+            .collect();
         assert_eq!(got, want);
     }
 
@@ -251,9 +259,8 @@ mod tests {
     fn largest_values_do_not_overflow() {
         let k = 1536;
         let qa = QuantRows::<i16>::from_f32(&vec![1.0; k], 1, k, ACTIVATION_LEVELS);
-        let qb = QuantRows::<i16>::from_f32(&vec![-1.0; 2 * k], 2, k, WEIGHT_LEVELS);
         let mut out = vec![0.0; 2];
-        matmul_t(qa.view(), Panels::<[i16; 8]>::from_rows(&qb).view(), 1.0, None, &mut out);
+        matmul_t(qa.view(), Int8Panels::int8_from_f32(&vec![-1.0; 2 * k], 2, k).view(), 1.0, None, &mut out);
         assert!(out.iter().all(|&v| (v + k as f32).abs() < 1e-2), "{out:?}");
 
         // The relaxed step at its extremes (−127 against 127 in every lane) and a long row.

@@ -12,7 +12,7 @@ pub const PANEL: usize = 4;
 /// Rows of quantised values laid out as panels of lane groups `L` (`[i16; 8]`, `[i8; 8]` or
 /// `[u8; 16]`…); the last panel is padded with rows of the zero point.
 #[derive(Debug, Clone)]
-pub struct Panels<L: Lane = [i16; 8]> {
+pub struct Panels<L: Lane> {
     /// Panel `p`, step `t` at `p · steps + t`: lane group `t` of the panel's four rows.
     pub data: Vec<[L; PANEL]>,
     /// One per row, padding rows included (zero).
@@ -117,7 +117,7 @@ impl U7Panels {
 /// Some whole panels of a [`Panels`].
 // Derived (so only for Copy L): every view is of integers.
 #[derive(Debug, Clone, Copy)]
-pub struct PanelView<'a, L = [i16; 8]> {
+pub struct PanelView<'a, L> {
     pub data: &'a [[L; PANEL]],
     /// `PANEL` per panel.
     pub scales: &'a [f32],
@@ -150,7 +150,7 @@ mod tests {
         let (rows, k) = (6, 19);
         let x: Vec<f32> = (0..rows * k).map(|i| (i as f32 * 0.37).sin()).collect();
         let q = QuantRows::<i16>::from_f32(&x, rows, k, WEIGHT_LEVELS);
-        let p: Panels = Panels::from_rows(&q);
+        let p: Panels<[i16; 8]> = Panels::from_rows(&q);
         assert_eq!((p.steps, p.data.len(), p.scales.len()), (4, 2 * 4, 8));
         for r in 0..rows {
             for t in 0..p.steps {

@@ -56,23 +56,22 @@ pub trait Quant: Copy + Default {
     fn from_i32(v: i32) -> Self;
 }
 
-fn narrow_i16(lo: i32x8, hi: i32x8, zero: i32) -> [i16x8; 2] {
+#[inline(always)]
+fn narrow_i16(lo: i32x8, hi: i32x8, zero: i32) -> [i16; 16] {
     let z = i32x8::splat(zero);
-    [i16x8::from_i32x8_saturate(lo + z), i16x8::from_i32x8_saturate(hi + z)]
+    let (a, b) = (i16x8::from_i32x8_saturate(lo + z), i16x8::from_i32x8_saturate(hi + z));
+    std::array::from_fn(|i| if i < 8 { a.as_array_ref()[i] } else { b.as_array_ref()[i - 8] })
 }
 
+#[inline(always)]
 fn narrow_i8(lo: i32x8, hi: i32x8, zero: i32) -> i8x16 {
-    let [a, b] = narrow_i16(lo, hi, zero);
-    i8x16::from_i16x16_saturate(i16x16::from(std::array::from_fn::<i16, 16, _>(|i| {
-        if i < 8 { a.as_array_ref()[i] } else { b.as_array_ref()[i - 8] }
-    })))
+    i8x16::from_i16x16_saturate(i16x16::from(narrow_i16(lo, hi, zero)))
 }
 
 impl Quant for i16 {
     #[inline(always)]
     fn narrow(lo: i32x8, hi: i32x8, zero: i32) -> [i16; 16] {
-        let [a, b] = narrow_i16(lo, hi, zero);
-        std::array::from_fn(|i| if i < 8 { a.as_array_ref()[i] } else { b.as_array_ref()[i - 8] })
+        narrow_i16(lo, hi, zero)
     }
     fn from_i32(v: i32) -> i16 {
         v as i16
@@ -232,20 +231,6 @@ impl QuantRows<i8> {
     pub fn fill_i8(&mut self, x: &[f32], rows: usize, k: usize) {
         self.fill(x, rows, k, I8_LEVELS);
         self.sums.extend(self.data.chunks(self.stride.max(1)).map(|r| r.iter().map(|&v| i32::from(v)).sum::<i32>()));
-    }
-
-    /// Narrows int8-range rows (levels ≤ 127) held in i16.
-    pub fn from_i16(q: &QuantRows) -> Self {
-        debug_assert!(q.data.iter().all(|&v| (-127..=127).contains(&v)));
-        Self {
-            data: q.data.iter().map(|&v| v as i8).collect(),
-            scales: q.scales.clone(),
-            sums: Vec::new(),
-            zero: 0,
-            rows: q.rows,
-            k: q.k,
-            stride: q.stride,
-        }
     }
 }
 
