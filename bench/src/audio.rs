@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 
 use crate::Paths;
 use crate::engine_rtf::{Timings, faster_whisper, median};
-use crate::host_proc::HostProc;
+use crate::host_proc;
 use crate::load::write_report;
 use crate::plot::{self, Series};
 
@@ -89,7 +89,7 @@ fn measure_model(a: &Args, model: &str, clips: &[PathBuf], t: &mut Timings) -> a
     let bar = indicatif::ProgressBar::new(clips.len() as u64 * 2);
     bar.set_message(model.to_string());
     let model_dir = format!("/models/{model}");
-    let host = HostProc::start(
+    let host = host_proc::start(
         &crate::sibling_binary(a.host.as_deref(), "stt-host")?,
         &a.manifest,
         &["--slots".into(), "1".into(), "--cpu-budget-per-audio-second".into(), "4".into()],

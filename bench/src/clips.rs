@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 /// to exactly `seconds`, written as 16 kHz WAV.
 pub fn joined_clip(data: &Path, seconds: f64, out_dir: &Path) -> anyhow::Result<PathBuf> {
     let want = (seconds * 16_000.0) as usize;
-    let once = stt_engine::eval::join_clips(&data.join("dev"), stt_engine::eval::LONG_FORM_CLIPS)?;
+    let once = stt_testkit::wer::join_clips(&data.join("dev"), stt_testkit::wer::LONG_FORM_CLIPS)?;
     anyhow::ensure!(!once.is_empty(), "no long-form clips");
     let mut pcm: Vec<f32> = once.iter().copied().cycle().take(want).collect();
     pcm.truncate(want);

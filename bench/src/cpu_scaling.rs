@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::host_proc::HostProc;
+use crate::host_proc;
 use crate::load::write_report;
 use crate::plot::{self, Series};
 use crate::{Paths, percentile};
@@ -58,7 +58,7 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     let mut steps = vec![];
     for k in 1..=max {
         let cpus = if k == 1 { "0".to_string() } else { format!("0-{}", k - 1) };
-        let host = HostProc::start(&binary, &a.manifest, &["--slots".into(), k.to_string()], Some(&cpus), &[])?;
+        let host = host_proc::start(&binary, &a.manifest, &["--slots".into(), k.to_string()], Some(&cpus), &[])?;
         let url = format!("{}/transcribe", host.base);
         let total = k * per_slot;
         let next = AtomicUsize::new(0);

@@ -1,18 +1,22 @@
-//! `stt-bench instances`: what a pre-initialised component buys, side by side in one run. The
-//! same host serves the component as built (the model read per request) and the snapshot
-//! (`build/stt_function.wasm`, the model in its initial memory): per-request start with the
-//! model ready (`GET /v1/models`, answered from the loaded weights) and the memory each
-//! additional busy instance costs (process RSS / PSS with 1 and then 2 busy slots).
+//! `stt-bench instances`: what a pre-initialised component buys, side by side in one run.
+//! `stt-host` serves the component as built (the model read per request) and the snapshot
+//! (`build/stt_function.wasm`, the model in its initial memory); then real `spin up` serves the
+//! same snapshot. Per-request start with the model ready (`GET /v1/models`, answered from the
+//! loaded weights) and the memory each additional busy instance costs (process RSS / PSS with 1
+//! and then 2 requests transcribing at once).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::host_proc::{HostProc, metric, scrape};
+use stt_testkit::manifest::{self, Component};
+use stt_testkit::server::{Launch, process_memory};
+
+use crate::host_proc::{self, HostProc, metric, scrape};
 use crate::load::write_report;
 use crate::{Paths, percentile};
 
@@ -38,46 +42,11 @@ pub struct Args {
     quick: bool,
 }
 
-/// A manifest serving `source` on `/...` with the models folder mounted.
-fn manifest(source: &Path, models: &Path, name: &str) -> anyhow::Result<PathBuf> {
-    let text = format!(
-        r#"spin_manifest_version = 2
-[application]
-name = "stt-bench-instances"
-[[trigger.http]]
-route = "/..."
-component = "stt"
-[component.stt]
-source = "{}"
-files = [{{ source = "{}", destination = "/models" }}]
-[component.stt.variables]
-model_dir = "/models/tiny.en"
-"#,
-        source.canonicalize().with_context(|| source.display().to_string())?.display(),
-        models.canonicalize().with_context(|| models.display().to_string())?.display(),
-    );
-    let path = std::env::temp_dir().join(format!("stt-bench-{name}-{}.toml", std::process::id()));
-    std::fs::write(&path, text)?;
-    Ok(path)
-}
-
-/// Resident memory of a process: (RSS, PSS), bytes, from smaps_rollup.
-fn memory(pid: u32) -> (f64, f64) {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    let field = |name: &str| {
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .map_or(0.0, |kb| kb * 1024.0)
-    };
-    (field("Rss:"), field("Pss:"))
-}
-
 struct Start {
     p50_ms: f64,
     p95_ms: f64,
-    instantiate_ms: f64,
+    /// The host's own mean instantiation time (`stt-host` only).
+    instantiate_ms: Option<f64>,
     weights: String,
 }
 
@@ -94,7 +63,7 @@ fn measure_start(host: &HostProc, requests: usize) -> anyhow::Result<Start> {
         Ok((ms, body))
     };
     get()?;
-    let before = scrape(&host.admin);
+    let before = host.admin.as_deref().map(scrape);
     let mut times = Vec::with_capacity(requests);
     let mut weights = String::new();
     for _ in 0..requests {
@@ -103,10 +72,13 @@ fn measure_start(host: &HostProc, requests: usize) -> anyhow::Result<Start> {
         let v: serde_json::Value = serde_json::from_str(&body)?;
         weights = v["data"][0]["weights"].as_str().unwrap_or("?").to_string();
     }
-    let after = scrape(&host.admin);
-    let delta = |s: &str| metric(&after, s).unwrap_or(0.0) - metric(&before, s).unwrap_or(0.0);
-    let instantiate_ms =
-        delta("stt_instance_startup_seconds_sum") / delta("stt_instance_startup_seconds_count").max(1.0) * 1e3;
+    let instantiate_ms = match (before, host.admin.as_deref().map(scrape)) {
+        (Some(before), Some(after)) => {
+            let delta = |s: &str| metric(&after, s).unwrap_or(0.0) - metric(&before, s).unwrap_or(0.0);
+            Some(delta("stt_instance_startup_seconds_sum") / delta("stt_instance_startup_seconds_count").max(1.0) * 1e3)
+        }
+        _ => None,
+    };
     Ok(Start { p50_ms: percentile(&times, 0.5), p95_ms: percentile(&times, 0.95), instantiate_ms, weights })
 }
 
@@ -129,7 +101,7 @@ fn peak_while_busy(host: &HostProc, audio: &Arc<Vec<u8>>, busy: usize) -> anyhow
         std::thread::spawn(move || {
             let mut peak = (0f64, 0f64);
             while !done.load(Ordering::Relaxed) {
-                let (rss, pss) = memory(pid);
+                let (rss, pss) = process_memory(pid);
                 peak = (peak.0.max(rss), peak.1.max(pss));
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -164,46 +136,54 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     let audio = Arc::new(std::fs::read(&audio_path).with_context(|| audio_path.display().to_string())?);
     let requests = if a.quick { 5 } else { a.requests };
     let mut rows = vec![];
-    for (label, source) in
-        [("as built: model read per request", &a.raw), ("snapshot: model in the initial memory", &a.snapshot)]
-    {
-        eprintln!("{label}");
-        let m = manifest(source, &a.paths.models, if rows.is_empty() { "raw" } else { "snapshot" })?;
-        let host = HostProc::start(&binary, &m, &["--slots".into(), "2".into()], None, &[])?;
+    let runs = [
+        ("stt-host", "as built: model read per request", &a.raw),
+        ("stt-host", "snapshot: model in the initial memory", &a.snapshot),
+        ("spin up", "snapshot: model in the initial memory", &a.snapshot),
+    ];
+    for (host_name, label, source) in runs {
+        eprintln!("{host_name}, {label}");
+        let m = manifest::write("bench-instances", &[Component::function(source, &a.paths.models)]);
+        let host = if host_name == "spin up" {
+            Launch::spin(&m).start()?
+        } else {
+            host_proc::start(&binary, &m, &["--slots".into(), "2".into()], None, &[])?
+        };
         let start = measure_start(&host, requests)?;
         std::thread::sleep(Duration::from_millis(300));
-        let idle = memory(host.pid());
+        let idle = host.memory();
         let one = peak_while_busy(&host, &audio, 1)?;
         let two = peak_while_busy(&host, &audio, 2)?;
-        rows.push((label, start, Memory { idle, one, two }));
+        rows.push((host_name, label, start, Memory { idle, one, two }));
     }
     let mb = |b: f64| b / (1 << 20) as f64;
     let mut s = String::new();
     let _ = writeln!(
         s,
         "# Instances: start with the model ready, memory per busy instance\n\n\
-         `stt-bench instances{}`: the same `stt-host` (2 slots) serves tiny.en from the component as built, \
-         which reads the model per request, and from the snapshot `make component` writes \
-         (wasmtime-wizer, model in the initial memory), one after the other in one run.\n\n\
+         `stt-bench instances{}`, one run: `stt-host` (2 slots) serves tiny.en from the component as built, \
+         which reads the model per request, then from the snapshot `make component` writes (wasmtime-wizer, \
+         model in the initial memory); then real `spin up` (Spin 4, stock wasmtime settings) serves the same \
+         snapshot.\n\n\
          ## Per-request start\n\n\
          `GET /v1/models` answers from the loaded weights, so its latency is a fresh instance's time to \
-         a ready model, over HTTP on 127.0.0.1; {requests} sequential requests each. *instantiate* is the \
-         host's own `stt_instance_startup_seconds` (mean).\n\n\
-         | component | weights | p50 ms | p95 ms | instantiate ms |\n|---|---|---:|---:|---:|",
+         a ready model, over HTTP on 127.0.0.1; {requests} sequential requests each. *instantiate* is \
+         `stt-host`'s own `stt_instance_startup_seconds` (mean); Spin exports no such metric.\n\n\
+         | host | component | weights | p50 ms | p95 ms | instantiate ms |\n|---|---|---|---:|---:|---:|",
         if a.quick { " --quick" } else { "" }
     );
-    for (label, st, _) in &rows {
-        let _ = writeln!(
-            s,
-            "| {label} | {} | {:.2} | {:.2} | {:.3} |",
-            st.weights, st.p50_ms, st.p95_ms, st.instantiate_ms
-        );
+    for (host_name, label, st, _) in &rows {
+        let inst = st.instantiate_ms.map_or("—".to_string(), |v| format!("{v:.3}"));
+        let _ =
+            writeln!(s, "| {host_name} | {label} | {} | {:.2} | {:.2} | {inst} |", st.weights, st.p50_ms, st.p95_ms);
     }
-    if let [(_, naive, _), (_, snap, _)] = rows.as_slice() {
+    if let [(_, _, naive, _), (_, _, snap, _), (_, _, spin, _)] = rows.as_slice() {
         let _ = writeln!(
             s,
-            "\nSnapshot p50 = {:.0}× faster than reading the model per request.",
-            naive.p50_ms / snap.p50_ms
+            "\nSnapshot p50 under `stt-host` = {:.0}× faster than reading the model per request; \
+             under `spin up` {:.2} ms.",
+            naive.p50_ms / snap.p50_ms,
+            spin.p50_ms
         );
     }
     let _ = writeln!(
@@ -212,13 +192,13 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
          Peak process memory (sampled every 20 ms from /proc/PID/smaps_rollup) while 1, then 2 requests \
          transcribe {audio_label} at once. RSS counts a page once per mapping, so shared weights mapped into \
          two instances count twice; PSS counts them once. *per extra busy* = peak with 2 busy − peak with 1.\n\n\
-         | component | idle RSS MiB | 1 busy RSS | 2 busy RSS | per extra busy (RSS) | idle PSS MiB | 1 busy PSS | 2 busy PSS | per extra busy (PSS) |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|"
+         | host | component | idle RSS MiB | 1 busy RSS | 2 busy RSS | per extra busy (RSS) | idle PSS MiB | 1 busy PSS | 2 busy PSS | per extra busy (PSS) |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
-    for (label, _, m) in &rows {
+    for (host_name, label, _, m) in &rows {
         let _ = writeln!(
             s,
-            "| {label} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            "| {host_name} | {label} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
             mb(m.idle.0),
             mb(m.one.0),
             mb(m.two.0),

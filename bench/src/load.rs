@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 
-use crate::host_proc::{HostProc, metric, scrape};
+use crate::host_proc::{self, HostProc, metric, scrape};
 use crate::plot::{self, Series};
 use crate::{Paths, percentile};
 
@@ -64,7 +64,7 @@ pub fn open_loop(host: &HostProc, audio: &[u8], rps: f64, count: usize, max_time
             next += -(1.0 - rng.f64()).ln() / rps;
         }
         if last_scrape.elapsed() >= Duration::from_millis(500) {
-            let m = scrape(&host.admin);
+            let m = scrape(host.admin());
             max_queue = max_queue.max(metric(&m, "stt_queue_depth").unwrap_or(0.0));
             busy_sum += metric(&m, "stt_instances_busy").unwrap_or(0.0);
             samples += 1;
@@ -139,9 +139,9 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     if let Some(s) = a.slots {
         args.extend(["--slots".into(), s.to_string()]);
     }
-    let host = HostProc::start(&crate::sibling_binary(a.host.as_deref(), "stt-host")?, &a.manifest, &args, None, &[])?;
+    let host = host_proc::start(&crate::sibling_binary(a.host.as_deref(), "stt-host")?, &a.manifest, &args, None, &[])?;
     ensure!(host.base.starts_with("http://127.0.0.1:"), "load tests only target 127.0.0.1");
-    let slots = metric(&scrape(&host.admin), "stt_instance_slots").unwrap_or(1.0);
+    let slots = metric(&scrape(host.admin()), "stt_instance_slots").unwrap_or(1.0);
     let (rates, requests) = if a.quick { (vec![a.rps[0]], 4) } else { (a.rps.clone(), a.requests) };
     let bar = indicatif::ProgressBar::new(rates.len() as u64);
     let mut results = vec![];

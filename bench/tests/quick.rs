@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use stt_testkit::paths::{temp_dir, workspace};
 
 fn bench(args: &[&str], out: &Path) -> String {
     let o = Command::new(env!("CARGO_BIN_EXE_stt-bench"))
@@ -21,9 +19,7 @@ fn bench(args: &[&str], out: &Path) -> String {
 }
 
 fn out_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("stt-bench-quick-{}", std::process::id()));
-    std::fs::create_dir_all(&d).expect("dir");
-    d
+    temp_dir("bench-quick")
 }
 
 /// The numeric cells of the report's table rows that start with `prefix`.
@@ -76,11 +72,17 @@ fn plan_reproduces_the_guides_example() {
 #[test]
 fn instances_quick_compares_the_snapshot_with_loading_per_request() {
     let r = bench(&["instances", "--quick"], &out_dir().join("instances.md"));
-    let snapshot = row_numbers(&r, "| snapshot: model in the initial memory | preloaded |");
-    let naive = row_numbers(&r, "| as built: model read per request | loaded_per_request |");
-    assert!(snapshot.len() == 3 && naive.len() == 3, "start rows:\n{r}");
-    // p50 of a ready instance: the snapshot skips the model load entirely.
+    let snapshot = row_numbers(&r, "| stt-host | snapshot: model in the initial memory | preloaded |");
+    let naive = row_numbers(&r, "| stt-host | as built: model read per request | loaded_per_request |");
+    let spin = row_numbers(&r, "| spin up | snapshot: model in the initial memory | preloaded |");
+    assert!(snapshot.len() == 3 && naive.len() == 3 && spin.len() == 2, "start rows:\n{r}");
+    // p50 of a ready instance: the snapshot skips the model load entirely, under either host.
     assert!(snapshot[0] > 0.0 && snapshot[0] * 10.0 < naive[0], "{snapshot:?} vs {naive:?}\n{r}");
-    let memory = row_numbers(&r, "| snapshot: model in the initial memory | ");
-    assert!(memory.len() >= 8 + 3, "memory row:\n{r}");
+    assert!(spin[0] > 0.0 && spin[0] * 10.0 < naive[0], "{spin:?} vs {naive:?}\n{r}");
+    for host in [
+        "| stt-host | snapshot: model in the initial memory | ",
+        "| spin up | snapshot: model in the initial memory | ",
+    ] {
+        assert!(row_numbers(&r, host).len() >= 8 + 2, "memory row of {host}:\n{r}");
+    }
 }

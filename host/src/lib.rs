@@ -10,6 +10,7 @@ pub mod guest_log;
 pub mod http_error;
 pub mod instance;
 pub mod manifest;
+pub mod memory_image;
 pub mod metrics;
 pub mod server;
 pub mod settings;

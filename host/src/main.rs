@@ -179,14 +179,17 @@ async fn main() -> anyhow::Result<()> {
             };
             let output = args.output.clone().unwrap_or_else(|| c.source.clone());
             let t0 = std::time::Instant::now();
-            let bytes = snapshot::snapshot(c, &args.input, &output).await?;
+            let s = snapshot::snapshot(c, &args.input, &output).await?;
             println!(
-                "snapshot of {} → {} ({:.1} MB, {:.1} s)",
+                "snapshot of {} → {} ({:.1} MB, {:.1} s); initial memory: {:.1} MB of data over {:.1} MB",
                 args.input.display(),
                 output.display(),
-                bytes as f64 / 1e6,
-                t0.elapsed().as_secs_f64()
+                s.bytes as f64 / 1e6,
+                t0.elapsed().as_secs_f64(),
+                s.image.data_bytes as f64 / 1e6,
+                s.image.span_bytes as f64 / 1e6,
             );
+
             Ok(())
         }
     }

@@ -14,6 +14,7 @@ use wasmtime_wizer::Wizer;
 
 use crate::instance::{InstanceReport, InstanceState};
 use crate::manifest::HttpComponent;
+use crate::memory_image::{ImageError, MemoryImage, memory_images};
 use crate::variables::Variables;
 
 /// The export wasmtime-wizer calls (its default name).
@@ -25,11 +26,28 @@ pub enum SnapshotError {
     Io { path: String, source: std::io::Error },
     #[error("snapshotting component `{id}`: {message}")]
     Wizer { id: String, message: String },
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(
+        "the snapshot's initial memory is sparse ({data} MiB of data over {span} MiB): wasmtime with default \
+         settings (Spin, SpinKube) would copy it into every instance instead of mapping it; the init \
+         function must not leave large freed blocks below live data"
+    )]
+    Sparse { data: u64, span: u64 },
+}
+
+/// What `snapshot` wrote.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot {
+    pub bytes: u64,
+    /// The largest initial memory's image.
+    pub image: MemoryImage,
 }
 
 /// Runs `input`'s init function with `component`'s files and variables and writes the
-/// pre-initialised component to `output`. Returns the output's size in bytes.
-pub async fn snapshot(component: &HttpComponent, input: &Path, output: &Path) -> Result<u64, SnapshotError> {
+/// pre-initialised component to `output`. Fails, writing nothing, when stock wasmtime settings
+/// would copy its initial memory into every instance (see [`crate::memory_image`]).
+pub async fn snapshot(component: &HttpComponent, input: &Path, output: &Path) -> Result<Snapshot, SnapshotError> {
     let io = |path: &Path| {
         let path = path.display().to_string();
         move |source| SnapshotError::Io { path, source }
@@ -63,8 +81,12 @@ pub async fn snapshot(component: &HttpComponent, input: &Path, output: &Path) ->
         })
         .await
         .map_err(wizer_err)?;
+    let image = memory_images(&out)?.into_iter().next().unwrap_or(MemoryImage { data_bytes: 0, span_bytes: 0 });
+    if !image.mapped_by_default() {
+        return Err(SnapshotError::Sparse { data: image.data_bytes >> 20, span: image.span_bytes >> 20 });
+    }
     let tmp = output.with_extension("wasm.tmp");
     std::fs::write(&tmp, &out).map_err(io(&tmp))?;
     std::fs::rename(&tmp, output).map_err(io(output))?;
-    Ok(out.len() as u64)
+    Ok(Snapshot { bytes: out.len() as u64, image })
 }

@@ -48,3 +48,17 @@ fn built_component_imports_standard_wasi_and_spin_variables_only() {
 fn snapshot_component_imports_standard_wasi_and_spin_variables_only() {
     check_world("STT_FUNCTION_WASM");
 }
+
+#[test]
+fn snapshot_memory_is_mapped_copy_on_write_by_stock_wasmtime() {
+    // Spin and SpinKube run wasmtime with its default settings: the shipped snapshot's initial
+    // memory must be dense enough for them to map it instead of copying it per instance.
+    let wasm = std::env::var_os("STT_FUNCTION_WASM").map(PathBuf::from).expect("STT_FUNCTION_WASM (make test sets it)");
+    let images = stt_host::memory_image::memory_images(&std::fs::read(&wasm).expect("snapshot")).expect("parse");
+    let main = images.first().expect("the snapshot has an initial memory");
+    // The model is in it (tiny.en int8 is tens of megabytes).
+    assert!(main.data_bytes > 20 << 20, "{main:?}");
+    for image in &images {
+        assert!(image.mapped_by_default(), "{image:?} would be copied into every instance");
+    }
+}

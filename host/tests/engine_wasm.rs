@@ -6,19 +6,8 @@ use std::sync::OnceLock;
 
 use stt_engine::{AudioLimits, Engine, TranscribeOptions};
 use stt_host::command::{self, CommandOutput, Preopen};
+use stt_testkit::paths::{data_dir, models_dir};
 use wasmtime::component::Component;
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("STT_DATA_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("../shared/data"))
-}
-
-fn models_dir() -> PathBuf {
-    std::env::var_os("STT_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("models"))
-}
 
 fn runtime() -> &'static (wasmtime::Engine, Component) {
     static R: OnceLock<(wasmtime::Engine, Component)> = OnceLock::new();

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Host, agent, assert_still_serves, manifest_with_hog, openai_error, start_host, transcribe_jfk};
+use common::{Server as Host, agent, assert_still_serves, manifest_with_hog, openai_error, start_host, transcribe_jfk};
 
 /// POSTs to a hog route; status, body and how long it took.
 fn hog(host: &Host, route: &str) -> (u16, String, Duration) {

@@ -7,17 +7,10 @@ use std::path::PathBuf;
 use stt_models::fetch::{self, FetchError};
 use stt_models::manifest::Manifest;
 use stt_models::{convert, ct2};
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use stt_testkit::paths::{models_dir, workspace};
 
 fn wheel_cache() -> PathBuf {
     std::env::var_os("STT_WHEEL_CACHE").map(PathBuf::from).unwrap_or_else(|| workspace().join("models/.wheels"))
-}
-
-fn models_dir() -> PathBuf {
-    std::env::var_os("STT_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("models"))
 }
 
 fn tiny_wheel() -> PathBuf {

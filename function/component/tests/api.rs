@@ -1,45 +1,24 @@
 //! The API on the real model and real audio, called as the component calls it (natively here;
 //! over HTTP once the host serves the component).
 
-use std::path::PathBuf;
-
 use serde_json::Value;
 use stt_engine::Engine;
 use stt_function::api::{Function, FunctionConfig, Request, Response};
+use stt_testkit::http::words;
+use stt_testkit::paths::{data_dir, model_dir};
 
 const JFK: &str =
     "and so my fellow americans ask not what your country can do for you ask what you can do for your country";
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("STT_DATA_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("../shared/data"))
-}
-
 fn function(config: FunctionConfig) -> Function {
-    let dir = std::env::var_os("STT_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("models"))
-        .join("tiny.en");
+    let dir = model_dir("tiny.en");
     let engine = Engine::load_dir(&dir).expect("tiny.en (make models)");
     Function::with_engine(FunctionConfig { model_dir: dir, ..config }, engine)
 }
 
+/// A multipart body with `fields` and, if given, a file part.
 fn multipart(fields: &[(&str, &str)], file: Option<&[u8]>) -> (String, Vec<u8>) {
-    let b = "----stt-test-boundary";
-    let mut body = Vec::new();
-    for (k, v) in fields {
-        body.extend(format!("--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").into_bytes());
-    }
-    if let Some(f) = file {
-        body.extend(format!("--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.flac\"\r\nContent-Type: application/octet-stream\r\n\r\n").into_bytes());
-        body.extend_from_slice(f);
-        body.extend(b"\r\n");
-    }
-    body.extend(format!("--{b}--\r\n").into_bytes());
-    (format!("multipart/form-data; boundary={b}"), body)
+    stt_testkit::http::multipart(fields, file.map(|f| ("a.flac", f)))
 }
 
 fn post(f: &mut Function, path: &str, ct: &str, body: Vec<u8>) -> Response {
@@ -50,16 +29,6 @@ fn post(f: &mut Function, path: &str, ct: &str, body: Vec<u8>) -> Response {
         content_type: Some(ct.into()),
         body,
     })
-}
-
-fn words(text: &str) -> String {
-    text.to_lowercase()
-        .chars()
-        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn assert_openai_error(r: &Response, status: u16) -> Value {

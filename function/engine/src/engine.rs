@@ -1,6 +1,5 @@
 //! The engine: a loaded model and tokenizer, and the one call that turns audio into text.
 
-use std::io::Read;
 use std::path::Path;
 
 use crate::audio::{self, AudioLimits};
@@ -21,21 +20,10 @@ pub struct Engine {
     pub tokenizer: WhisperTokenizer,
 }
 
-/// Reads a file in bounded chunks: a single WASI host call may move at most 128 MiB.
+/// Reads a small file (config, tokenizer) whole.
 fn read_file(path: &Path) -> Result<Vec<u8>, EngineError> {
-    let err = |e: std::io::Error| EngineError::ModelFiles { path: path.display().to_string(), message: e.to_string() };
-    let mut f = std::fs::File::open(path).map_err(err)?;
-    let len = f.metadata().map(|m| m.len() as usize).unwrap_or(0);
-    let mut out = Vec::with_capacity(len);
-    let mut chunk = vec![0u8; 8 << 20];
-    loop {
-        let n = f.read(&mut chunk).map_err(err)?;
-        if n == 0 {
-            break;
-        }
-        out.extend_from_slice(&chunk[..n]);
-    }
-    Ok(out)
+    std::fs::read(path)
+        .map_err(|e| EngineError::ModelFiles { path: path.display().to_string(), message: e.to_string() })
 }
 
 impl Engine {
@@ -45,24 +33,13 @@ impl Engine {
         Self::load_dir_with(dir, Precision::default())
     }
 
+    /// The weights are read tensor by tensor, never whole (see `model::tensor_file`).
     pub fn load_dir_with(dir: &Path, precision: Precision) -> Result<Self, EngineError> {
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "whisper".into());
         let config = read_file(&dir.join(CONFIG_FILE))?;
-        let tokenizer = read_file(&dir.join(TOKENIZER_FILE))?;
-        let weights = read_file(&dir.join(MODEL_FILE))?;
-        Self::from_bytes(name, weights, &config, &tokenizer, precision)
-    }
-
-    pub fn from_bytes(
-        name: String,
-        weights: Vec<u8>,
-        config: &[u8],
-        tokenizer: &[u8],
-        precision: Precision,
-    ) -> Result<Self, EngineError> {
-        let config: Config = serde_json::from_slice(config).map_err(|e| EngineError::Config(e.to_string()))?;
-        let tokenizer = WhisperTokenizer::from_bytes(tokenizer)?;
-        let model = Whisper::from_safetensors(weights, config, precision)?;
+        let config: Config = serde_json::from_slice(&config).map_err(|e| EngineError::Config(e.to_string()))?;
+        let tokenizer = WhisperTokenizer::from_bytes(&read_file(&dir.join(TOKENIZER_FILE))?)?;
+        let model = Whisper::from_file(&dir.join(MODEL_FILE), config, precision)?;
         Ok(Self { name, model, tokenizer })
     }
 

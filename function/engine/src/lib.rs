@@ -9,7 +9,6 @@ pub mod compression;
 pub mod decoding;
 pub mod engine;
 pub mod error;
-pub mod eval;
 pub mod format;
 pub mod kernels;
 pub mod mel;

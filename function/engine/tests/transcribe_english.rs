@@ -3,7 +3,8 @@
 mod common;
 
 use common::*;
-use stt_engine::{AudioLimits, Engine, Precision, TranscribeOptions, eval};
+use stt_engine::{AudioLimits, Engine, Precision, TranscribeOptions};
+use stt_testkit::wer as eval;
 
 #[test]
 fn jfk_flac_is_transcribed_exactly() {

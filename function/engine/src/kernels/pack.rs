@@ -3,6 +3,8 @@
 //! a whole panel through one pointer. With four row pointers (plus A's) the inner loop ran out
 //! of registers in wasm and reloaded them from the stack on every step.
 
+use std::ops::Range;
+
 use super::dot::Lane;
 use super::quant::{Quant, QuantRows, U7_LEVELS, U7_ZERO, WEIGHT_LEVELS};
 
@@ -47,19 +49,49 @@ where
         let panels = q.rows.div_ceil(PANEL);
         self.data.clear();
         self.data.resize(panels * steps, [L::splat(L::Elem::from_i32(q.zero)); PANEL]);
-        for r in 0..q.rows {
-            let (p, c) = (r / PANEL, r % PANEL);
-            for (slot, l) in self.data[p * steps..(p + 1) * steps].iter_mut().zip(L::of(q.row(r))) {
-                slot[c] = *l;
-            }
-        }
         self.scales.clear();
-        self.scales.extend_from_slice(&q.scales);
         self.scales.resize(panels * PANEL, 0.0);
         self.zero = q.zero;
         self.rows = q.rows;
         self.k = q.k;
         self.steps = steps;
+        self.put_rows(q, 0);
+    }
+
+    /// Panels of `rows` rows quantised `chunk` rows at a time: `quantise(range)` gives the rows
+    /// of `range`. Equal to [`Self::from_rows`] of all rows at once (rows are quantised one by
+    /// one), with only one chunk's rows in memory beside the panels.
+    pub fn from_row_chunks<E>(
+        rows: usize,
+        chunk: usize,
+        mut quantise: impl FnMut(Range<usize>) -> Result<QuantRows<L::Elem>, E>,
+    ) -> Result<Self, E> {
+        let mut p = Self::default();
+        let chunk = chunk.next_multiple_of(PANEL).max(PANEL);
+        for start in (0..rows).step_by(chunk) {
+            let q = quantise(start..(start + chunk).min(rows))?;
+            if start == 0 {
+                let panels = rows.div_ceil(PANEL);
+                p.steps = q.stride / L::WIDTH;
+                p.data = vec![[L::splat(L::Elem::from_i32(q.zero)); PANEL]; panels * p.steps];
+                p.scales = vec![0.0; panels * PANEL];
+                (p.zero, p.rows, p.k) = (q.zero, rows, q.k);
+            }
+            p.put_rows(&q, start);
+        }
+        Ok(p)
+    }
+
+    /// Writes `q`'s rows as rows `first..` of the panels.
+    fn put_rows(&mut self, q: &QuantRows<L::Elem>, first: usize) {
+        let steps = self.steps;
+        for r in 0..q.rows {
+            let (p, c) = ((first + r) / PANEL, (first + r) % PANEL);
+            for (slot, l) in self.data[p * steps..(p + 1) * steps].iter_mut().zip(L::of(q.row(r))) {
+                slot[c] = *l;
+            }
+        }
+        self.scales[first..first + q.rows].copy_from_slice(&q.scales[..q.rows]);
     }
 
     /// Row `r`'s `k` values (for a table that is also looked up by row: the token embedding).

@@ -6,6 +6,7 @@ use super::encoder::{Mlp, ln_count, mixed};
 use super::int_decoder::{LayerCache, cross_cache};
 use super::layer_norm::LnParams;
 use super::linear::TokenEmbedding;
+use super::tensor_file::TensorFile;
 use super::{Config, Precision};
 
 struct Block {
@@ -56,7 +57,8 @@ impl DecoderState {
 }
 
 impl Decoder {
-    pub fn load(vb: VarBuilder<'_>, c: &Config, precision: Precision) -> Result<Self> {
+    /// `file`: the weights `vb` reads, for the token embedding (read by rows in int8).
+    pub fn load(vb: VarBuilder<'_>, file: &TensorFile, c: &Config, precision: Precision) -> Result<Self> {
         let d = c.d_model;
         let h = c.decoder_attention_heads;
         let blocks = (0..c.decoder_layers)
@@ -93,7 +95,16 @@ impl Decoder {
         };
         Ok(Self {
             int,
-            embed: TokenEmbedding::new(vb.get((c.vocab_size, d), "embed_tokens.weight")?, precision)?,
+            embed: match precision {
+                Precision::F32 => TokenEmbedding::new(vb.get((c.vocab_size, d), "embed_tokens.weight")?, precision)?,
+                Precision::Int8 => {
+                    let name = format!("{}.embed_tokens.weight", vb.prefix());
+                    if file.shape(&name)? != [c.vocab_size, d] {
+                        candle_core::bail!("{name}: shape {:?}, expected [{}, {d}]", file.shape(&name)?, c.vocab_size);
+                    }
+                    TokenEmbedding::int8_from_rows(c.vocab_size, d, |rows| file.rows_f32(&name, rows))?
+                }
+            },
             positions,
             blocks,
             ln,

@@ -1,5 +1,7 @@
 //! Linear layers and the token embedding in either precision.
 
+use std::ops::Range;
+
 use candle_core::{Device, Result, Tensor};
 use candle_nn::{Linear, Module, VarBuilder};
 
@@ -154,6 +156,21 @@ pub enum TokenEmbedding {
 }
 
 impl TokenEmbedding {
+    /// The int8 table quantised from `read(rows)` a chunk of rows at a time: the f32 table (four
+    /// bytes a weight, the model's largest tensor) never exists whole. Equal to
+    /// `new(table, Precision::Int8)`.
+    pub fn int8_from_rows(
+        rows: usize,
+        k: usize,
+        mut read: impl FnMut(Range<usize>) -> Result<Vec<f32>>,
+    ) -> Result<Self> {
+        let panels = Panels::from_row_chunks(rows, 1024, |r: Range<usize>| -> Result<_> {
+            let x = read(r.clone())?;
+            Ok(QuantRows::<i8>::from_f32(&x, r.len(), k, WEIGHT_LEVELS))
+        })?;
+        Ok(Self::Int8(panels))
+    }
+
     pub fn new(weight: Tensor, precision: Precision) -> Result<Self> {
         Ok(match precision {
             Precision::F32 => Self::F32(weight),
@@ -217,6 +234,20 @@ mod tests {
     fn columns_equal_the_whole_products_columns() -> Result<()> {
         columns_of::<Wide>()?;
         columns_of::<Narrow>()
+    }
+
+    #[test]
+    fn the_embedding_quantised_by_row_chunks_equals_the_whole_tables() -> Result<()> {
+        // More rows than one chunk, and not a whole number of panels.
+        let (rows, k) = (2 * 1024 + 7, 24);
+        let w: Vec<f32> = (0..rows * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / (1.0 + (i / k % 7) as f32)).collect();
+        let whole = TokenEmbedding::new(Tensor::from_vec(w.clone(), (rows, k), &Device::Cpu)?, Precision::Int8)?;
+        let chunked = TokenEmbedding::int8_from_rows(rows, k, |r| Ok(w[r.start * k..r.end * k].to_vec()))?;
+        let (TokenEmbedding::Int8(a), TokenEmbedding::Int8(b)) = (whole, chunked) else { panic!("int8 tables") };
+        assert_eq!((a.rows, a.k, a.steps, a.zero), (b.rows, b.k, b.steps, b.zero));
+        assert_eq!(a.scales, b.scales);
+        assert!(a.data == b.data);
+        Ok(())
     }
 
     fn columns_of<P: Product>() -> Result<()> {

@@ -11,10 +11,13 @@ mod int_decoder;
 mod layer_norm;
 mod linear;
 mod precision;
+mod tensor_file;
 
 pub use config::Config;
 pub use decoder::DecoderState;
 pub use precision::Precision;
+
+use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -30,17 +33,15 @@ pub struct Whisper {
 }
 
 impl Whisper {
-    /// Builds the model from safetensors bytes (no mmap: WASI has none), upcasting to f32.
-    /// With [`Precision::Int8`] the f32 tensors only exist while each layer is quantised.
-    pub fn from_safetensors(bytes: Vec<u8>, config: Config, precision: Precision) -> Result<Self, EngineError> {
+    /// Builds the model from a safetensors file read tensor by tensor (WASI has no mmap, and a
+    /// load that held the whole file would need twice the memory), upcasting to f32. With
+    /// [`Precision::Int8`] the f32 tensors only exist while each layer is quantised.
+    pub fn from_file(path: &Path, config: Config, precision: Precision) -> Result<Self, EngineError> {
         let device = Device::Cpu;
-        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)?;
-        Self::load(vb, config, device, precision)
-    }
-
-    fn load(vb: VarBuilder<'_>, config: Config, device: Device, precision: Precision) -> Result<Self, EngineError> {
+        let file = tensor_file::TensorFile::open(path)?;
+        let vb = VarBuilder::from_backend(Box::new(&file), DType::F32, device.clone());
         let encoder = encoder::Encoder::load(vb.pp("model.encoder"), &config, precision)?;
-        let decoder = decoder::Decoder::load(vb.pp("model.decoder"), &config, precision)?;
+        let decoder = decoder::Decoder::load(vb.pp("model.decoder"), &file, &config, precision)?;
         Ok(Self { config, precision, encoder, decoder, device })
     }
 

@@ -1,4 +1,5 @@
-//! Word error rate after a Whisper-style English normalisation, for tests and benchmarks.
+//! Word error rate after a Whisper-style English normalisation, and the long-form clip the
+//! tests and benchmarks join from the dev set.
 //!
 //! The normaliser follows the spirit of Whisper's `EnglishTextNormalizer` where it matters for
 //! scoring plain speech: lower case, bracketed asides dropped, punctuation and symbols removed
@@ -173,13 +174,11 @@ pub const LONG_FORM_CLIPS: &[&str] = &[
 ];
 
 /// Decodes the named clips of `dir` and joins them, half a second of silence after each.
-pub fn join_clips(dir: &std::path::Path, names: &[&str]) -> Result<Vec<f32>, crate::EngineError> {
+pub fn join_clips(dir: &std::path::Path, names: &[&str]) -> Result<Vec<f32>, stt_engine::EngineError> {
     let mut pcm = Vec::new();
     for name in names {
-        let path = dir.join(name);
-        let bytes = std::fs::read(&path)
-            .map_err(|e| crate::EngineError::ModelFiles { path: path.display().to_string(), message: e.to_string() })?;
-        pcm.extend(crate::audio::load(bytes, crate::AudioLimits::default())?.samples);
+        let bytes = crate::paths::read(&dir.join(name));
+        pcm.extend(stt_engine::audio::load(bytes, stt_engine::AudioLimits::default())?.samples);
         pcm.extend(std::iter::repeat_n(0.0, 8_000));
     }
     Ok(pcm)

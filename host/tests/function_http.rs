@@ -1,36 +1,58 @@
-//! `stt-host serve` with the project's spin.toml: real HTTP on 127.0.0.1, the real component,
-//! the real model.
+//! The function's HTTP API over real HTTP on 127.0.0.1, with the project's spin.toml, the real
+//! component and model, under both hosts that serve it: `stt-host serve` and real `spin up`
+//! (Spin 4). Each case runs once per host (`stt_host::…` and `spin::…`); what only `stt-host`
+//! has (metrics, request ids, probes) is checked in its own cases.
 
 mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{agent, assert_still_serves, data_dir, multipart, start, start_with, transcribe_jfk};
+use common::{
+    HostKind, Server, agent, assert_still_serves, data_dir, multipart, openai_error, start_on, transcribe_jfk,
+};
+use stt_testkit::http::{get, post};
 
-#[test]
-fn the_host_serves_the_function_over_http() {
-    let host = start();
+/// Runs each named case under `stt-host` and under `spin up`, as separate tests.
+macro_rules! on_both_hosts {
+    ($($case:ident),* $(,)?) => {
+        mod stt_host {
+            $(#[test] fn $case() { super::$case(super::HostKind::SttHost); })*
+        }
+        mod spin {
+            $(#[test] fn $case() { super::$case(super::HostKind::Spin); })*
+        }
+    };
+}
+
+on_both_hosts!(
+    transcribes_lists_its_model_and_refuses_what_is_not_audio,
+    the_official_openai_client_transcribes_in_every_format,
+    every_bad_input_gets_its_expected_answer,
+    limits_set_through_spin_variables_give_openai_errors,
+    another_model_than_the_snapshots_is_read_from_the_mounted_folder,
+);
+
+/// The common requests; returns the server and the 415 response's `x-request-id` (`stt-host`
+/// only) for the host-specific checks.
+fn serve_basic_requests(kind: HostKind) -> (Server, Option<String>) {
+    let host = start_on(kind, &[]);
     let agent = agent();
     let jfk = std::fs::read(data_dir().join("jfk.flac")).expect("jfk");
 
     let (status, body) = transcribe_jfk(&agent, &host);
-    assert_eq!(status, 200);
+    assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert!(v["text"].as_str().is_some_and(|t| t.starts_with("And so my fellow Americans")), "{v}");
 
     let (ct, body) = multipart(&jfk, "text");
-    let mut r = agent
-        .post(format!("{}/v1/audio/transcriptions", host.base))
-        .header("content-type", &ct)
-        .send(&body[..])
-        .expect("POST");
-    assert_eq!(r.status(), 200);
-    assert!(r.body_mut().read_to_string().expect("body").contains("ask not what your country can do for you"));
+    let (status, text) = post(&agent, &format!("{}/v1/audio/transcriptions", host.base), &ct, &body);
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("ask not what your country can do for you"), "{text}");
 
-    let mut r = agent.get(format!("{}/v1/models", host.base)).call().expect("GET /v1/models");
-    assert_eq!(r.status(), 200);
-    let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json");
+    let (status, body) = get(&agent, &format!("{}/v1/models", host.base));
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(v["data"][0]["id"], "tiny.en", "{v}");
     // build/stt_function.wasm is the snapshot: the instance starts with the weights in memory.
     assert_eq!(v["data"][0]["weights"], "preloaded", "{v}");
@@ -41,10 +63,19 @@ fn the_host_serves_the_function_over_http() {
         .send(&b"not audio"[..])
         .expect("POST");
     assert_eq!(r.status(), 415);
-    let request_id = r.headers().get("x-request-id").and_then(|v| v.to_str().ok()).expect("x-request-id").to_string();
-    let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json");
-    assert!(v["error"]["message"].is_string(), "{v}");
+    let request_id = r.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    openai_error(&r.body_mut().read_to_string().expect("body"));
+    (host, request_id)
+}
 
+fn transcribes_lists_its_model_and_refuses_what_is_not_audio(kind: HostKind) {
+    serve_basic_requests(kind);
+}
+
+#[test]
+fn stt_host_counts_logs_and_probes_every_request() {
+    let (host, request_id) = serve_basic_requests(HostKind::SttHost);
+    let request_id = request_id.expect("stt-host answers with x-request-id");
     // Every request is in /metrics under its route template, and in the log with its id.
     let m = host.metrics();
     for line in [
@@ -65,14 +96,24 @@ fn the_host_serves_the_function_over_http() {
         "no log line for {request_id}:\n{log}"
     );
     for probe in ["healthz", "readyz"] {
-        let r = agent.get(format!("{}/{probe}", host.admin)).call().expect("probe");
+        let r = agent().get(format!("{}/{probe}", host.admin())).call().expect("probe");
         assert_eq!(r.status(), 200, "{probe}");
     }
 }
 
 #[test]
-fn the_official_openai_client_transcribes_in_every_format() {
-    let host = start();
+fn spin_logs_the_functions_audio_line() {
+    // Under Spin the component's stderr goes to Spin's log directory: the line stt-host reads
+    // to scale CPU budgets is written there too, unchanged.
+    let host = start_on(HostKind::Spin, &[]);
+    let (status, body) = transcribe_jfk(&agent(), &host);
+    assert_eq!(status, 200, "{body}");
+    let log = host.log_text();
+    assert!(log.contains("stt-function: audio_seconds=11.000"), "{log}");
+}
+
+fn the_official_openai_client_transcribes_in_every_format(kind: HostKind) {
+    let host = start_on(kind, &[]);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/openai_client.py");
     let out = Command::new("python3")
         .arg(&script)
@@ -85,43 +126,32 @@ fn the_official_openai_client_transcribes_in_every_format() {
     assert_eq!(stdout.lines().filter(|l| l.ends_with(" ok")).count(), 5, "{stdout}");
 }
 
+/// The status of a POST; a non-200 answer must be an OpenAI error.
 fn error_status(agent: &ureq::Agent, url: &str, ct: &str, body: &[u8]) -> u16 {
-    let mut r = agent.post(url).header("content-type", ct).send(body).expect("POST");
-    let status = r.status().as_u16();
+    let (status, text) = post(agent, url, ct, body);
     if status != 200 {
-        let text = r.body_mut().read_to_string().expect("body");
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status}: {text}: {e}"));
-        let e = &v["error"];
-        assert!(
-            e["message"].is_string() && e["type"].is_string() && e.get("param").is_some() && e.get("code").is_some(),
-            "{v}"
-        );
+        openai_error(&text);
     }
     status
 }
 
-#[test]
-fn every_bad_input_over_http_gets_its_expected_answer() {
-    let host = start();
+fn every_bad_input_gets_its_expected_answer(kind: HostKind) {
+    let host = start_on(kind, &[]);
     let agent = agent();
     let url = format!("{}/v1/audio/transcriptions", host.base);
-    let manifest = std::fs::read_to_string(data_dir().join("bad/manifest.tsv")).expect("manifest");
-    for line in manifest.lines().skip(1) {
-        let mut cols = line.split('\t');
-        let (Some(file), Some(expect)) = (cols.next(), cols.next()) else { continue };
+    for row in stt_testkit::paths::data_manifest("bad") {
+        let (Some(file), Some(expect)) = (row.get("file"), row.get("expect")) else { continue };
         let bytes = std::fs::read(data_dir().join("bad").join(file)).expect("bad file");
         let (ct, body) = multipart(&bytes, "json");
-        let mut r = agent.post(&url).header("content-type", &ct).send(&body[..]).expect("POST");
-        let status = r.status().as_u16();
-        let v: serde_json::Value =
-            serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("JSON body");
+        let (status, text) = post(&agent, &url, &ct, &body);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {text}: {e}"));
         eprintln!("{file} ({expect}): {status} {v}");
         assert!(status < 500, "{file}: {status} {v}");
         if status != 200 {
-            assert!(v["error"]["message"].is_string() && v["error"].get("code").is_some(), "{file}: {v}");
+            openai_error(&text);
         }
         let text = v["text"].as_str().unwrap_or_default().to_lowercase();
-        match expect {
+        match expect.as_str() {
             "error" => assert!((400..500).contains(&status), "{file}: {status}"),
             "jfk" => assert!(status == 200 && text.contains("ask not what your country can do for you"), "{file}: {v}"),
             "empty" => assert!(status == 200 && text.split_whitespace().count() <= 2, "{file}: {v}"),
@@ -132,11 +162,9 @@ fn every_bad_input_over_http_gets_its_expected_answer() {
     assert_still_serves(&agent, &host);
 }
 
-#[test]
-fn limits_and_malformed_requests_over_http_get_openai_errors() {
-    // Spin variables overridden from the environment, as `spin up` allows.
+fn limits_set_through_spin_variables_give_openai_errors(kind: HostKind) {
     let host =
-        start_with(&[("SPIN_VARIABLE_MAX_DURATION_SECONDS", "5"), ("SPIN_VARIABLE_UPLOAD_LIMIT_BYTES", "3145728")]);
+        start_on(kind, &[("SPIN_VARIABLE_MAX_DURATION_SECONDS", "5"), ("SPIN_VARIABLE_UPLOAD_LIMIT_BYTES", "3145728")]);
     let agent = agent();
     let url = format!("{}/v1/audio/transcriptions", host.base);
     let jfk = std::fs::read(data_dir().join("jfk.flac")).expect("jfk");
@@ -151,14 +179,13 @@ fn limits_and_malformed_requests_over_http_get_openai_errors() {
     assert_still_serves(&agent, &host);
 }
 
-#[test]
-fn another_model_than_the_snapshots_is_read_from_the_mounted_folder() {
-    // `spin up` with another `model_dir`: the snapshot's tiny.en is not used, base is loaded.
-    let host = start_with(&[("SPIN_VARIABLE_MODEL_DIR", "/models/base")]);
+fn another_model_than_the_snapshots_is_read_from_the_mounted_folder(kind: HostKind) {
+    // Another `model_dir`: the snapshot's tiny.en is not used, base is loaded per request.
+    let host = start_on(kind, &[("SPIN_VARIABLE_MODEL_DIR", "/models/base")]);
     let agent = agent();
-    let mut r = agent.get(format!("{}/v1/models", host.base)).call().expect("GET /v1/models");
-    assert_eq!(r.status(), 200);
-    let v: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().expect("body")).expect("json");
+    let (status, body) = get(&agent, &format!("{}/v1/models", host.base));
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(v["data"][0]["id"], "base", "{v}");
     assert_eq!(v["data"][0]["weights"], "loaded_per_request", "{v}");
     assert_eq!(v["data"][0]["multilingual"], true, "{v}");

@@ -1,0 +1,124 @@
+//! How stock wasmtime settings (Spin's, SpinKube's) will treat a component's initial memory.
+//!
+//! wasmtime maps a module's data segments copy-on-write from one shared image only when the
+//! initialised range is less than twice the bytes the segments hold, or smaller than
+//! `memory_guaranteed_dense_image_size` (16 MiB by default); otherwise it copies the segments
+//! into every new instance (`try_static_init` in wasmtime-environ). `stt-host` raises that
+//! threshold; Spin cannot be told to, so a snapshot served under Spin must be dense by layout.
+
+use thiserror::Error;
+use wasmparser::{DataKind, Encoding, Operator, Parser, Payload};
+
+/// wasmtime's default `memory_guaranteed_dense_image_size`.
+pub const DEFAULT_DENSE_IMAGE_SIZE: u64 = 16 << 20;
+
+#[derive(Debug, Error)]
+#[error("reading the component's data segments: {0}")]
+pub struct ImageError(String);
+
+/// The initial contents of one linear memory: what its active data segments hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryImage {
+    /// Bytes the data segments hold (zeros inside a segment count).
+    pub data_bytes: u64,
+    /// From the lowest to the highest initialised address.
+    pub span_bytes: u64,
+}
+
+impl MemoryImage {
+    /// Whether wasmtime with default settings maps this image copy-on-write.
+    pub fn mapped_by_default(&self) -> bool {
+        self.span_bytes < self.data_bytes.saturating_mul(2) || self.span_bytes < DEFAULT_DENSE_IMAGE_SIZE
+    }
+}
+
+/// The memory images of every core module in a component (or module), largest span first;
+/// memories without active data segments are left out.
+pub fn memory_images(wasm: &[u8]) -> Result<Vec<MemoryImage>, ImageError> {
+    let err = |e: wasmparser::BinaryReaderError| ImageError(e.to_string());
+    // One entry per (module, memory index): (data bytes, lowest address, end of highest).
+    let mut images: Vec<(usize, u32, u64, u64, u64)> = Vec::new();
+    let mut modules = 0usize;
+    let mut stack: Vec<usize> = Vec::new();
+    for payload in Parser::new(0).parse_all(wasm) {
+        match payload.map_err(err)? {
+            Payload::Version { encoding: Encoding::Module, .. } => {
+                modules += 1;
+                stack.push(modules);
+            }
+            Payload::Version { encoding: Encoding::Component, .. } => stack.push(0),
+            Payload::End(_) => {
+                stack.pop();
+            }
+            Payload::DataSection(reader) => {
+                let module = stack.last().copied().unwrap_or(0);
+                for data in reader {
+                    let data = data.map_err(err)?;
+                    let DataKind::Active { memory_index, offset_expr } = data.kind else { continue };
+                    // Only constant offsets can become an image; anything else defeats it anyway.
+                    let Some(Ok(Operator::I32Const { value })) = offset_expr.get_operators_reader().into_iter().next()
+                    else {
+                        return Ok(Vec::new());
+                    };
+                    let (start, len) = (u64::from(value.cast_unsigned()), data.data.len() as u64);
+                    if len == 0 {
+                        continue;
+                    }
+                    match images.iter_mut().find(|i| i.0 == module && i.1 == memory_index) {
+                        Some(i) => {
+                            i.2 += len;
+                            i.3 = i.3.min(start);
+                            i.4 = i.4.max(start + len);
+                        }
+                        None => images.push((module, memory_index, len, start, start + len)),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out: Vec<MemoryImage> =
+        images.into_iter().map(|(_, _, data, lo, hi)| MemoryImage { data_bytes: data, span_bytes: hi - lo }).collect();
+    out.sort_by_key(|i| std::cmp::Reverse(i.span_bytes));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A module with one memory and active segments at the given (offset, length).
+    fn module(segments: &[(u32, usize)]) -> Vec<u8> {
+        use wasm_encoder::{ConstExpr, DataSection, MemorySection, MemoryType, Module};
+        let mut memories = MemorySection::new();
+        memories.memory(MemoryType {
+            minimum: 400,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+        let mut data = DataSection::new();
+        for &(offset, len) in segments {
+            data.active(0, &ConstExpr::i32_const(offset.cast_signed()), vec![1u8; len]);
+        }
+        let mut m = Module::new();
+        m.section(&memories).section(&data);
+        m.finish()
+    }
+
+    #[test]
+    fn a_sparse_image_is_copied_and_a_dense_one_mapped() {
+        let mib = 1 << 20;
+        // 2 MiB of data spread over 20 MiB: over the default threshold and sparse.
+        let sparse = memory_images(&module(&[(0, mib), (20 * mib as u32 - mib as u32, mib)])).expect("parse");
+        assert_eq!(sparse, vec![MemoryImage { data_bytes: 2 * mib as u64, span_bytes: 20 * mib as u64 }]);
+        assert!(!sparse[0].mapped_by_default());
+        // Small images are always mapped.
+        let small = memory_images(&module(&[(0, 1024), (8 * mib as u32, 1024)])).expect("parse");
+        assert!(small[0].mapped_by_default());
+        // More than half of the span initialised.
+        let dense = memory_images(&module(&[(0, 11 * mib), (20 * mib as u32 - mib as u32, mib)])).expect("parse");
+        assert!(dense[0].mapped_by_default(), "{dense:?}");
+    }
+}

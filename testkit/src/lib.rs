@@ -1,0 +1,15 @@
+//! stt-testkit: what the tests and benchmarks share, written once. Never a dependency of a
+//! production crate.
+//!
+//! - [`paths`]: the workspace, the real data (`../shared/data`) and the models.
+//! - [`server`]: `stt-host serve` or `spin up` as a real process on 127.0.0.1, and stopping it.
+//! - [`manifest`]: a `spin.toml` for a test or benchmark.
+//! - [`http`]: a client that returns error statuses, multipart bodies, OpenAI's error shape,
+//!   Prometheus text.
+//! - [`wer`]: word error rate after an English normalisation, and the long-form clip.
+
+pub mod http;
+pub mod manifest;
+pub mod paths;
+pub mod server;
+pub mod wer;
