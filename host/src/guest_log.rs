@@ -9,11 +9,10 @@ use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
-use crate::instance::InstanceReport;
+use crate::report::InstanceReport;
 
 /// Longest line kept; the rest of a longer line is dropped, so a guest cannot grow host memory.
 const MAX_LINE: usize = 4096;
-const AUDIO_SECONDS: &str = "stt-function: audio_seconds=";
 
 struct Lines {
     request_id: Arc<str>,
@@ -38,7 +37,7 @@ impl Lines {
             return;
         }
         let text = String::from_utf8_lossy(&self.line);
-        if let Some(v) = text.strip_prefix(AUDIO_SECONDS).and_then(|v| v.trim().parse::<f64>().ok()) {
+        if let Some(v) = stt_contract::log_line::parse_audio_seconds(&text) {
             self.report.set_audio_seconds(v);
         }
         tracing::info!(target: "stt_host::guest", request_id = %self.request_id, component = %self.component, "{text}");

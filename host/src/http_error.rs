@@ -14,7 +14,7 @@ pub fn body(bytes: impl Into<Bytes>) -> HyperOutgoingBody {
 
 /// `{"error": {"message", "type", "param", "code"}}` with `status`.
 pub fn json_error(status: u16, code: &str, message: impl Into<String>) -> Response {
-    let kind = if status >= 500 { "server_error" } else { "invalid_request_error" };
+    let kind = stt_contract::errors::error_type(status);
     let text = json!({ "error": { "message": message.into(), "type": kind, "param": null, "code": code } });
     let mut r = hyper::Response::new(body(text.to_string()));
     *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);

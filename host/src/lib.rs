@@ -12,6 +12,7 @@ pub mod instance;
 pub mod manifest;
 pub mod memory_image;
 pub mod metrics;
+pub mod report;
 pub mod server;
 pub mod settings;
 pub mod slots;

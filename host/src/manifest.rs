@@ -178,6 +178,18 @@ fn expand(template: &str, vars: &BTreeMap<String, String>) -> Result<String, Str
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_project_manifests_defaults_are_the_contracts() {
+        // spin.toml cannot import the contract's constants: they are written there again, checked here.
+        let app = App::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../spin.toml")).expect("spin.toml");
+        let v = &app.components[0].variables;
+        use stt_contract::defaults;
+        assert_eq!(v["model_dir"], defaults::model_dir());
+        assert_eq!(v["upload_limit_bytes"], defaults::UPLOAD_LIMIT_BYTES.to_string());
+        assert_eq!(v["max_duration_seconds"].parse::<f64>().ok(), Some(defaults::MAX_DURATION_SECONDS));
+        assert_eq!(v["precision"], defaults::PRECISION);
+    }
+
     fn app(routes: &[&str]) -> App {
         let components = routes
             .iter()

@@ -33,11 +33,6 @@ use crate::settings::Settings;
 use crate::slots::Slots;
 use crate::variables::{self, Variables};
 
-/// The function's routes, used as the `path` label as they are; any other path is labelled with
-/// the route of the component that served it, so label values stay few.
-const API_PATHS: [&str; 5] =
-    ["/transcribe", "/v1/audio/transcriptions", "/v1/audio/translations", "/v1/models", "/healthz"];
-
 /// How often the epoch advances, i.e. how often a running instance's CPU use is checked.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -158,7 +153,9 @@ impl Server {
         let path = req.uri().path().to_string();
         let component = self.app.route(&path);
         let label = match component {
-            _ if API_PATHS.contains(&path.as_str()) => path.clone(),
+            // The function's routes are labels as they are; any other path is labelled with the
+            // route of the component that served it, so label values stay few.
+            _ if stt_contract::routes::method(&path).is_some() => path.clone(),
             Some(i) => self.app.components[i].route.to_string(),
             None => "unmatched".into(),
         };

@@ -20,10 +20,12 @@ impl Component {
         Self { id: id.into(), route: route.into(), source: absolute(source), files: Vec::new(), variables: Vec::new() }
     }
 
-    /// The function: `source` on `/...` with `models` mounted at `/models` and `model_dir` =
-    /// `/models/tiny.en`, as the project's spin.toml serves it.
+    /// The function: `source` on `/...` with `models` mounted at `/models` and `model_dir` the
+    /// default model's folder, as the project's spin.toml serves it.
     pub fn function(source: &Path, models: &Path) -> Self {
-        Self::new("stt", "/...", source).mount(models, "/models").variable("model_dir", "/models/tiny.en")
+        Self::new("stt", "/...", source)
+            .mount(models, "/models")
+            .variable("model_dir", &stt_contract::defaults::model_dir())
     }
 
     pub fn mount(mut self, host: &Path, guest: &str) -> Self {

@@ -30,7 +30,7 @@ enum Cmd {
     Transcribe {
         files: Vec<PathBuf>,
         /// Model folder made by `stt-models fetch`.
-        #[arg(long, default_value = "models/tiny.en")]
+        #[arg(long, default_value_os_t = PathBuf::from(format!("models/{}", stt_contract::defaults::MODEL)))]
         model: PathBuf,
         #[arg(long, value_enum, default_value = "json")]
         format: Format,
@@ -44,13 +44,13 @@ enum Cmd {
         temperature: f32,
         #[arg(long)]
         without_timestamps: bool,
-        #[arg(long, default_value_t = 1800.0)]
+        #[arg(long, default_value_t = stt_contract::defaults::MAX_DURATION_SECONDS)]
         max_duration: f64,
         /// Add seconds spent loading the model and transcribing each file to the JSON output.
         #[arg(long)]
         timings: bool,
         /// int8 (default) or f32, the reference.
-        #[arg(long, default_value = "int8")]
+        #[arg(long, default_value = stt_contract::defaults::PRECISION)]
         precision: Precision,
     },
 }

@@ -7,3 +7,5 @@ pub mod api;
 mod preload;
 #[cfg(target_arch = "wasm32")]
 mod spin;
+#[cfg(target_arch = "wasm32")]
+mod variables;

@@ -89,7 +89,7 @@ struct Preload;
 impl Guest for Preload {
     fn wizer_initialize() {
         ZERO_ON_FREE.store(true, Ordering::Relaxed);
-        let config = crate::spin::config();
+        let config = crate::variables::config();
         let dir = config.model_dir;
         // Build time, not request time: a model that does not load fails the build (the panic's
         // message is the build's error). Nothing else may be written to stdout/stderr here: their

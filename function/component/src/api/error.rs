@@ -15,8 +15,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: u16, message: impl Into<String>) -> Self {
-        let kind = if status >= 500 { "server_error" } else { "invalid_request_error" };
-        Self { status, message: message.into(), kind, param: None, code: None }
+        Self {
+            status,
+            message: message.into(),
+            kind: stt_contract::errors::error_type(status),
+            param: None,
+            code: None,
+        }
     }
 
     pub fn param(mut self, p: &'static str) -> Self {

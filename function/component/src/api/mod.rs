@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::json;
+use stt_contract::{defaults, routes};
 use stt_engine::{AudioLimits, Engine, Precision, Task, TranscribeOptions};
 
 use error::ApiError;
@@ -31,9 +32,9 @@ pub struct FunctionConfig {
 impl Default for FunctionConfig {
     fn default() -> Self {
         Self {
-            model_dir: PathBuf::from("/models/tiny.en"),
-            upload_limit: 25 << 20,
-            max_duration_s: 1800.0,
+            model_dir: PathBuf::from(defaults::model_dir()),
+            upload_limit: defaults::UPLOAD_LIMIT_BYTES,
+            max_duration_s: defaults::MAX_DURATION_SECONDS,
             default_language: None,
             precision: Precision::default(),
         }
@@ -114,13 +115,10 @@ impl Function {
     }
 
     fn route(&mut self, req: Request) -> Result<Response, ApiError> {
-        let known = ["/v1/audio/transcriptions", "/v1/audio/translations", "/transcribe", "/v1/models", "/healthz"];
-        let method_ok = match req.path.as_str() {
-            "/v1/models" | "/healthz" => req.method == "GET",
-            p if known.contains(&p) => req.method == "POST",
-            _ => return Err(ApiError::new(404, format!("no route for {} {}", req.method, req.path)).code("not_found")),
+        let Some(method) = routes::method(&req.path) else {
+            return Err(ApiError::new(404, format!("no route for {} {}", req.method, req.path)).code("not_found"));
         };
-        if !method_ok {
+        if req.method != method {
             return Err(
                 ApiError::new(405, format!("{} is not allowed on {}", req.method, req.path)).code("method_not_allowed")
             );
@@ -134,8 +132,8 @@ impl Function {
             .code("file_too_large"));
         }
         match req.path.as_str() {
-            "/healthz" => Ok(ok(("application/json", br#"{"status":"ok"}"#.to_vec()))),
-            "/v1/models" => {
+            routes::HEALTHZ => Ok(ok(("application/json", br#"{"status":"ok"}"#.to_vec()))),
+            routes::MODELS => {
                 let (name, preloaded) = (self.model_name(), self.preloaded);
                 let e = self.engine()?;
                 let body = json!({ "object": "list", "data": [{
@@ -147,8 +145,8 @@ impl Function {
                 }]});
                 Ok(ok(("application/json", body.to_string().into_bytes())))
             }
-            "/transcribe" => self.transcribe_endpoint(req),
-            path => self.openai(req.content_type.as_deref(), req.body, path == "/v1/audio/translations"),
+            routes::TRANSCRIBE => self.transcribe_endpoint(req),
+            path => self.openai(req.content_type.as_deref(), req.body, path == routes::TRANSLATIONS),
         }
     }
 

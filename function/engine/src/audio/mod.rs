@@ -41,7 +41,7 @@ pub struct AudioLimits {
 
 impl Default for AudioLimits {
     fn default() -> Self {
-        Self { max_duration_s: 1800.0 }
+        Self { max_duration_s: stt_contract::defaults::MAX_DURATION_SECONDS }
     }
 }
 

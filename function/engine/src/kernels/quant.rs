@@ -216,7 +216,7 @@ impl QuantRows<u8> {
         let stride = self.reset(rows, k, 0);
         for r in 0..rows {
             let (row, out) = (&x[r * k..(r + 1) * k], &mut self.data[r * stride..r * stride + k]);
-            let total = super::vmath::exp_shifted_quantised(row, U7_MAX, out).unwrap_or_else(|| {
+            let total = exp_shifted_quantised(row, U7_MAX, out).unwrap_or_else(|| {
                 // All masked (not in Whisper): uniform, as `softmax` does.
                 out.fill(U7_MAX as u8);
                 k as f32
@@ -253,6 +253,38 @@ impl<T> QuantRows<T> {
             stride: self.stride,
         }
     }
+}
+
+/// `round(exp(x − max x) · levels)` into `out` (`levels` ≤ 127: the largest entry becomes
+/// `levels`) and Σ exp(x − max x), in one pass after the maximum: the encoder's attention
+/// probabilities, quantised as they are computed instead of written out and read back.
+/// `None` when the maximum is not finite (every entry masked), `out` untouched.
+pub fn exp_shifted_quantised<T: Quant>(x: &[f32], levels: f32, out: &mut [T]) -> Option<f32> {
+    let m = super::vmath::max(x);
+    if !m.is_finite() {
+        return None;
+    }
+    let (mv, lv) = (f32x4::splat(m), f32x4::splat(levels));
+    let (v, rest) = x.as_chunks::<16>();
+    let (o, o_rest) = out.as_chunks_mut::<16>();
+    let mut sum = f32x4::splat(0.0);
+    for (d, c) in o.iter_mut().zip(v) {
+        let e: [f32x4; 4] = std::array::from_fn(|i| {
+            super::vmath::exp_neg(f32x4::from([c[4 * i], c[4 * i + 1], c[4 * i + 2], c[4 * i + 3]]) - mv)
+        });
+        sum += (e[0] + e[1]) + (e[2] + e[3]);
+        let q = e.map(|e| (e * lv).round_int().to_array());
+        let half =
+            |a: [i32; 4], b: [i32; 4]| wide::i32x8::new(std::array::from_fn(|i| if i < 4 { a[i] } else { b[i - 4] }));
+        *d = T::narrow(half(q[0], q[1]), half(q[2], q[3]), 0);
+    }
+    let mut total = sum.reduce_add();
+    for (d, &r) in o_rest.iter_mut().zip(rest) {
+        let e = (r - m).exp();
+        *d = T::from_i32((e * levels).round() as i32);
+        total += e;
+    }
+    Some(total)
 }
 
 #[cfg(test)]

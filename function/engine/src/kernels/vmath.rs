@@ -8,7 +8,7 @@ use wide::{CmpLt, f32x4, i32x4};
 /// `exp` also covers overflow and NaN with blends and a float→int conversion (long in wasm),
 /// about twice the instructions.
 #[inline(always)]
-fn exp_neg(x: f32x4) -> f32x4 {
+pub(crate) fn exp_neg(x: f32x4) -> f32x4 {
     // 1.5 · 2²³: adding it rounds to an integer, held in the low mantissa bits.
     const ROUND: f32 = 12_582_912.0;
     // exp(x) = 2ⁿ · e^g with n = round(x·log₂e) and g = x − n·ln 2, |g| ≤ ½ ln 2.
@@ -30,38 +30,7 @@ fn exp_neg(x: f32x4) -> f32x4 {
     (p * two_n) & !underflow
 }
 
-/// `round(exp(x − max x) · levels)` into `out` (`levels` ≤ 127: the largest entry becomes
-/// `levels`) and Σ exp(x − max x), in one pass after the maximum: the encoder's attention
-/// probabilities, quantised as they are computed instead of written out and read back.
-/// `None` when the maximum is not finite (every entry masked), `out` untouched.
-pub fn exp_shifted_quantised<T: super::quant::Quant>(x: &[f32], levels: f32, out: &mut [T]) -> Option<f32> {
-    let m = max(x);
-    if !m.is_finite() {
-        return None;
-    }
-    let (mv, lv) = (f32x4::splat(m), f32x4::splat(levels));
-    let (v, rest) = x.as_chunks::<16>();
-    let (o, o_rest) = out.as_chunks_mut::<16>();
-    let mut sum = f32x4::splat(0.0);
-    for (d, c) in o.iter_mut().zip(v) {
-        let e: [f32x4; 4] =
-            std::array::from_fn(|i| exp_neg(f32x4::from([c[4 * i], c[4 * i + 1], c[4 * i + 2], c[4 * i + 3]]) - mv));
-        sum += (e[0] + e[1]) + (e[2] + e[3]);
-        let q = e.map(|e| (e * lv).round_int().to_array());
-        let half =
-            |a: [i32; 4], b: [i32; 4]| wide::i32x8::new(std::array::from_fn(|i| if i < 4 { a[i] } else { b[i - 4] }));
-        *d = T::narrow(half(q[0], q[1]), half(q[2], q[3]), 0);
-    }
-    let mut total = sum.reduce_add();
-    for (d, &r) in o_rest.iter_mut().zip(rest) {
-        let e = (r - m).exp();
-        *d = T::from_i32((e * levels).round() as i32);
-        total += e;
-    }
-    Some(total)
-}
-
-fn max(x: &[f32]) -> f32 {
+pub(crate) fn max(x: &[f32]) -> f32 {
     let (v, rest) = x.as_chunks::<4>();
     // `fast_max` is one instruction (`f32x4.pmax`); `max`'s NaN rules cost four more, and a
     // NaN score is already garbage either way.

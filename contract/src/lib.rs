@@ -1,0 +1,67 @@
+//! stt-contract: the facts the function and its hosts share (see README.md). Dependency-free.
+
+pub mod defaults {
+    /// The model a request gets by default: the snapshot's, and `spin.toml`'s `model_dir`.
+    pub const MODEL: &str = "tiny.en";
+    /// Where the model folders are mounted in the component.
+    pub const MODELS_MOUNT: &str = "/models";
+    /// Largest accepted upload, bytes: OpenAI's 25 MiB.
+    pub const UPLOAD_LIMIT_BYTES: usize = 25 << 20;
+    /// Longest accepted audio, seconds.
+    pub const MAX_DURATION_SECONDS: f64 = 1800.0;
+    /// The default precision's name (`int8` or `f32`).
+    pub const PRECISION: &str = "int8";
+
+    /// `/models/<MODEL>`.
+    pub fn model_dir() -> String {
+        format!("{MODELS_MOUNT}/{MODEL}")
+    }
+}
+
+pub mod routes {
+    pub const TRANSCRIPTIONS: &str = "/v1/audio/transcriptions";
+    pub const TRANSLATIONS: &str = "/v1/audio/translations";
+    pub const TRANSCRIBE: &str = "/transcribe";
+    pub const MODELS: &str = "/v1/models";
+    pub const HEALTHZ: &str = "/healthz";
+
+    /// Every path the function answers, each with its one method.
+    pub const ALL: [(&str, &str); 5] =
+        [(TRANSCRIPTIONS, "POST"), (TRANSLATIONS, "POST"), (TRANSCRIBE, "POST"), (MODELS, "GET"), (HEALTHZ, "GET")];
+
+    /// The method `path` takes, or `None` for a path the function does not answer.
+    pub fn method(path: &str) -> Option<&'static str> {
+        ALL.iter().find(|(p, _)| *p == path).map(|(_, m)| *m)
+    }
+}
+
+pub mod errors {
+    /// OpenAI's error `type` for an HTTP status.
+    pub fn error_type(status: u16) -> &'static str {
+        if status >= 500 { "server_error" } else { "invalid_request_error" }
+    }
+}
+
+pub mod log_line {
+    const AUDIO_SECONDS: &str = "stt-function: audio_seconds=";
+
+    /// The line (without newline) the function writes to stderr once the audio is decoded.
+    pub fn audio_seconds(seconds: f64) -> String {
+        format!("{AUDIO_SECONDS}{seconds:.3}")
+    }
+
+    /// The audio's length, if `line` is that line.
+    pub fn parse_audio_seconds(line: &str) -> Option<f64> {
+        line.strip_prefix(AUDIO_SECONDS)?.trim().parse().ok().filter(|s: &f64| s.is_finite() && *s >= 0.0)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn the_line_round_trips() {
+            assert_eq!(super::parse_audio_seconds(&super::audio_seconds(11.0)), Some(11.0));
+            assert_eq!(super::parse_audio_seconds("stt-function: audio_seconds=NaN"), None);
+            assert_eq!(super::parse_audio_seconds("something else"), None);
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The function's configuration from Spin variables (`spin.toml`, `SPIN_VARIABLE_*`), read the
+//! same way by each request and by the build-time preload.
+
+use std::path::PathBuf;
+
+use crate::api::FunctionConfig;
+
+/// A Spin variable, or `None` when it is unset or the host has none.
+fn var(name: &str) -> Option<String> {
+    spin_sdk::variables::get(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+pub(crate) fn config() -> FunctionConfig {
+    let d = FunctionConfig::default();
+    FunctionConfig {
+        model_dir: var("model_dir").map(PathBuf::from).unwrap_or(d.model_dir),
+        upload_limit: var("upload_limit_bytes").and_then(|v| v.parse().ok()).unwrap_or(d.upload_limit),
+        max_duration_s: var("max_duration_seconds").and_then(|v| v.parse().ok()).unwrap_or(d.max_duration_s),
+        default_language: var("default_language"),
+        precision: var("precision").and_then(|v| v.parse().ok()).unwrap_or(d.precision),
+    }
+}
