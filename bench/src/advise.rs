@@ -35,7 +35,11 @@ pub fn decide(o: &Observed) -> (Action, String) {
     if o.oom || o.memory > 0.85 {
         return (
             Action::AddMemory,
-            format!("memory at {:.0} % of the limit{}", 100.0 * o.memory, if o.oom { " with OOM events" } else { "" }),
+            format!(
+                "memory at {:.0} % of the limit{}",
+                100.0 * o.memory,
+                if o.oom { " with OOM events" } else { "" }
+            ),
         );
     }
     if o.latency_s > o.latency_target_s {
@@ -140,7 +144,16 @@ mod tests {
     use super::*;
 
     fn o(latency_s: f64, rps: f64, cpu: f64, efficiency: f64) -> Observed {
-        Observed { latency_s, latency_target_s: 2.0, rps, demand_rps: 10.0, cpu, efficiency, memory: 0.5, oom: false }
+        Observed {
+            latency_s,
+            latency_target_s: 2.0,
+            rps,
+            demand_rps: 10.0,
+            cpu,
+            efficiency,
+            memory: 0.5,
+            oom: false,
+        }
     }
 
     #[test]

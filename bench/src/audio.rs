@@ -50,10 +50,12 @@ pub struct Args {
 
 pub fn run(a: &Args) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join("stt-bench-clips");
-    let name = |p: &PathBuf| p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let name =
+        |p: &PathBuf| p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let mut t = Timings::new();
     anyhow::ensure!(!a.model_list.is_empty(), "--model-list is empty");
-    let models: Vec<String> = a.model_list.iter().take(if a.quick { 1 } else { usize::MAX }).cloned().collect();
+    let models: Vec<String> =
+        a.model_list.iter().take(if a.quick { 1 } else { usize::MAX }).cloned().collect();
     let mut first_clips = vec![];
     let mut durations: BTreeMap<String, f64> = BTreeMap::new();
     for (i, model) in models.iter().enumerate() {
@@ -85,7 +87,8 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
 
 /// The function via a one-slot host, and the native engine, on one model.
 fn measure_model(a: &Args, model: &str, clips: &[PathBuf], t: &mut Timings) -> anyhow::Result<()> {
-    let name = |p: &PathBuf| p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let name =
+        |p: &PathBuf| p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let bar = indicatif::ProgressBar::new(clips.len() as u64 * 2);
     bar.set_message(model.to_string());
     let model_dir = format!("/models/{model}");
@@ -96,11 +99,15 @@ fn measure_model(a: &Args, model: &str, clips: &[PathBuf], t: &mut Timings) -> a
         None,
         &[("SPIN_VARIABLE_MODEL_DIR", model_dir.as_str())],
     )?;
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().http_status_as_error(false).build().into();
     for clip in clips {
         let body = std::fs::read(clip)?;
         let t0 = Instant::now();
-        let r = agent.post(format!("{}/transcribe", host.base)).header("content-type", "audio/wav").send(&body[..])?;
+        let r = agent
+            .post(format!("{}/transcribe", host.base))
+            .header("content-type", "audio/wav")
+            .send(&body[..])?;
         if r.status() != 200 {
             bail!("{}: HTTP {}", clip.display(), r.status());
         }
@@ -131,7 +138,9 @@ fn measure_model(a: &Args, model: &str, clips: &[PathBuf], t: &mut Timings) -> a
                 load = l;
             }
             if let Some(x) = v["transcribe_s"].as_f64() {
-                t.entry((format!("native engine ({model} int8)"), name(clip))).or_default().push(load + x);
+                t.entry((format!("native engine ({model} int8)"), name(clip)))
+                    .or_default()
+                    .push(load + x);
             }
         }
         bar.inc(1);
@@ -155,7 +164,9 @@ fn render(t: &Timings, durations: &BTreeMap<String, f64>, a: &Args) -> String {
     for (clip, dur) in order {
         let base = t
             .iter()
-            .find(|((label, c), _)| c == clip && label.starts_with("faster-whisper") && label.ends_with(" int8"))
+            .find(|((label, c), _)| {
+                c == clip && label.starts_with("faster-whisper") && label.ends_with(" int8")
+            })
             .map(|(_, v)| median(v));
         for ((label, c), v) in t {
             if c != clip {
@@ -168,8 +179,11 @@ fn render(t: &Timings, durations: &BTreeMap<String, f64>, a: &Args) -> String {
         }
     }
     let svg = a.out.with_file_name("audio_benchmark_rtf.svg");
-    let series: Vec<Series> = by_impl.into_iter().map(|(name, points)| Series { name, points }).collect();
-    if plot::lines(&svg, "RTF by clip length (lower is faster)", "audio seconds", "RTF", &series).is_ok() {
+    let series: Vec<Series> =
+        by_impl.into_iter().map(|(name, points)| Series { name, points }).collect();
+    if plot::lines(&svg, "RTF by clip length (lower is faster)", "audio seconds", "RTF", &series)
+        .is_ok()
+    {
         let _ = writeln!(s, "\n![RTF by clip length](audio_benchmark_rtf.svg)");
     }
     s

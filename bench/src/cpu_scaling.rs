@@ -58,7 +58,13 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     let mut steps = vec![];
     for k in 1..=max {
         let cpus = if k == 1 { "0".to_string() } else { format!("0-{}", k - 1) };
-        let host = host_proc::start(&binary, &a.manifest, &["--slots".into(), k.to_string()], Some(&cpus), &[])?;
+        let host = host_proc::start(
+            &binary,
+            &a.manifest,
+            &["--slots".into(), k.to_string()],
+            Some(&cpus),
+            &[],
+        )?;
         let url = format!("{}/transcribe", host.base);
         let total = k * per_slot;
         let next = AtomicUsize::new(0);
@@ -68,7 +74,8 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         std::thread::scope(|s| {
             for _ in 0..k {
                 s.spawn(|| {
-                    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                    let agent: ureq::Agent =
+                        ureq::Agent::config_builder().http_status_as_error(false).build().into();
                     while next.fetch_add(1, Ordering::SeqCst) < total {
                         let t = Instant::now();
                         let ok = agent
@@ -77,7 +84,10 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
                             .send(&audio[..])
                             .is_ok_and(|r| r.status() == 200);
                         if ok {
-                            latencies.lock().unwrap_or_else(|e| e.into_inner()).push(t.elapsed().as_secs_f64());
+                            latencies
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push(t.elapsed().as_secs_f64());
                         }
                         bar.inc(1);
                     }
@@ -101,7 +111,12 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn render(steps: &[Step], audio: &std::path::Path, cores: usize, a: &Args) -> anyhow::Result<String> {
+fn render(
+    steps: &[Step],
+    audio: &std::path::Path,
+    cores: usize,
+    a: &Args,
+) -> anyhow::Result<String> {
     let mut s = String::new();
     let _ = writeln!(s, "# CPU scaling\n");
     let _ = writeln!(
@@ -110,8 +125,10 @@ fn render(steps: &[Step], audio: &std::path::Path, cores: usize, a: &Args) -> an
         audio.file_name().map(|f| f.to_string_lossy()).unwrap_or_default(),
         if a.quick { 2 } else { a.requests_per_slot }
     );
-    let _ =
-        writeln!(s, "| slots = CPUs | throughput (req/s) | p50 s | p95 s | CPU utilisation | speed-up | efficiency |");
+    let _ = writeln!(
+        s,
+        "| slots = CPUs | throughput (req/s) | p50 s | p95 s | CPU utilisation | speed-up | efficiency |"
+    );
     let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|");
     let base = steps.first().map(|x| x.throughput).unwrap_or(f64::NAN);
     for st in steps {
@@ -133,7 +150,9 @@ fn render(steps: &[Step], audio: &std::path::Path, cores: usize, a: &Args) -> an
     let _ = writeln!(s, "| CPU cores | recommended slots | basis |\n|---|---|---|");
     for c in [1usize, 2, 4, 8] {
         let basis = match steps.iter().find(|x| x.slots == c) {
-            Some(st) => format!("measured: efficiency {:.0} %", 100.0 * st.throughput / base / c as f64),
+            Some(st) => {
+                format!("measured: efficiency {:.0} %", 100.0 * st.throughput / base / c as f64)
+            }
             None => format!(
                 "extrapolated: instances share nothing but memory bandwidth; efficiency {:.0} % at {} measured here",
                 100.0 * last_eff,
@@ -157,7 +176,9 @@ fn render(steps: &[Step], audio: &std::path::Path, cores: usize, a: &Args) -> an
             points: steps.iter().map(|x| (x.slots as f64, base * x.slots as f64)).collect(),
         },
     ];
-    if plot::lines(&svg, "throughput vs instance slots", "slots = CPUs", "requests / s", &series).is_ok() {
+    if plot::lines(&svg, "throughput vs instance slots", "slots = CPUs", "requests / s", &series)
+        .is_ok()
+    {
         let _ = writeln!(s, "\n![throughput vs slots](cpu_scaling.svg)");
     }
     Ok(s)

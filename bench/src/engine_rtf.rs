@@ -37,7 +37,10 @@ fn transcribe_lines(stdout: &str, label: &str, t: &mut Timings) -> anyhow::Resul
     for line in stdout.lines() {
         let v: Value = serde_json::from_str(line).with_context(|| format!("{label}: {line}"))?;
         if let (Some(file), Some(s)) = (v["file"].as_str(), v["transcribe_s"].as_f64()) {
-            let clip = Path::new(file).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+            let clip = Path::new(file)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let label = match v["compute_type"].as_str() {
                 Some(ct) => format!("{label} {ct}"),
                 None => label.to_string(),
@@ -113,13 +116,24 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
             if !out.status.success() {
                 bail!("native stt failed: {}", String::from_utf8_lossy(&out.stderr));
             }
-            transcribe_lines(&String::from_utf8_lossy(&out.stdout), &format!("native {precision}"), &mut t)?;
+            transcribe_lines(
+                &String::from_utf8_lossy(&out.stdout),
+                &format!("native {precision}"),
+                &mut t,
+            )?;
 
             // The same engine compiled to wasm32-wasip2, under wasmtime (one instance, one thread).
-            let mut args: Vec<String> =
-                ["stt", "transcribe", "--timings", "--precision", precision, "--model", "/models/tiny.en"]
-                    .map(String::from)
-                    .to_vec();
+            let mut args: Vec<String> = [
+                "stt",
+                "transcribe",
+                "--timings",
+                "--precision",
+                precision,
+                "--model",
+                "/models/tiny.en",
+            ]
+            .map(String::from)
+            .to_vec();
             args.extend(["/clips/jfk.flac".to_string(), "/clips/dev_joined_60s.wav".to_string()]);
             let preopens = [
                 Preopen { host: a.paths.models.clone(), guest: "/models".into() },
@@ -168,7 +182,11 @@ fn render(t: &Timings, durations: &BTreeMap<String, f64>, reps: usize) -> String
             }
             let m = median(v);
             let ratio = base.map(|b| format!("{:.2}", m / b)).unwrap_or_default();
-            let _ = writeln!(s, "| {clip} ({dur:.0} s) | {label} | {m:.3} | {:.4} | {ratio} |", m / dur);
+            let _ = writeln!(
+                s,
+                "| {clip} ({dur:.0} s) | {label} | {m:.3} | {:.4} | {ratio} |",
+                m / dur
+            );
         }
     }
     s
@@ -177,7 +195,8 @@ fn render(t: &Timings, durations: &BTreeMap<String, f64>, reps: usize) -> String
 /// Replaces (or appends) the block between `<!-- name:begin -->` and `<!-- name:end -->`.
 pub fn write_section(path: &Path, name: &str, body: &str) -> anyhow::Result<()> {
     let (begin, end) = (format!("<!-- {name}:begin -->"), format!("<!-- {name}:end -->"));
-    let doc = std::fs::read_to_string(path).unwrap_or_else(|_| "# Performance report\n".to_string());
+    let doc =
+        std::fs::read_to_string(path).unwrap_or_else(|_| "# Performance report\n".to_string());
     let block = format!("{begin}\n{body}{end}");
     let new = match (doc.find(&begin), doc.find(&end)) {
         (Some(b), Some(e)) if e > b => format!("{}{}{}", &doc[..b], block, &doc[e + end.len()..]),

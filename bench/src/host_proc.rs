@@ -15,7 +15,10 @@ pub fn start(
     cpus: Option<&str>,
     env: &[(&str, &str)],
 ) -> anyhow::Result<HostProc> {
-    let mut launch = Launch::stt_host(binary, manifest).args(args.iter().cloned()).env("STT_LOG", "warn").envs(env);
+    let mut launch = Launch::stt_host(binary, manifest)
+        .args(args.iter().cloned())
+        .env("STT_LOG", "warn")
+        .envs(env);
     if let Some(list) = cpus {
         launch = launch.cpus(list);
     }

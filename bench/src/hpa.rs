@@ -63,8 +63,11 @@ impl Hpa {
         } else {
             // Scaling up, pods not ready yet count as using nothing (Kubernetes' rule), which
             // damps scale-up while new pods start.
-            let assumed =
-                if ratio > 1.0 && ready < current { utilisation * ready as f64 / current as f64 } else { utilisation };
+            let assumed = if ratio > 1.0 && ready < current {
+                utilisation * ready as f64 / current as f64
+            } else {
+                utilisation
+            };
             let r = assumed / s.target;
             if (r - 1.0).abs() <= s.tolerance || (ratio > 1.0) != (r > 1.0) {
                 current
@@ -93,7 +96,8 @@ impl Hpa {
             desired = desired.min(limit);
         } else if desired < current {
             let removed: i64 = -self.changes(now, s.down.period_s, |c| c < 0);
-            let limit = (current as i64 + removed - s.down.pods as i64).min(current as i64).max(0) as u32;
+            let limit =
+                (current as i64 + removed - s.down.pods as i64).min(current as i64).max(0) as u32;
             desired = desired.max(limit);
         }
         let desired = desired.clamp(s.min, s.max);
@@ -150,7 +154,10 @@ mod tests {
         assert_eq!(at(&trace, 330.0), 10);
         assert_eq!(at(&trace, 600.0), 10);
         for (t, r) in &trace {
-            assert!(*r <= at(&trace, t - 60.0).max(2) + 2, "more than 2 pods added in the 60 s before {t}");
+            assert!(
+                *r <= at(&trace, t - 60.0).max(2) + 2,
+                "more than 2 pods added in the 60 s before {t}"
+            );
         }
     }
 

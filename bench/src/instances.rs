@@ -51,7 +51,8 @@ struct Start {
 }
 
 fn measure_start(host: &HostProc, requests: usize) -> anyhow::Result<Start> {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().http_status_as_error(false).build().into();
     let get = || -> anyhow::Result<(f64, String)> {
         let t0 = Instant::now();
         let mut r = agent.get(format!("{}/v1/models", host.base)).call()?;
@@ -74,24 +75,41 @@ fn measure_start(host: &HostProc, requests: usize) -> anyhow::Result<Start> {
     }
     let instantiate_ms = match (before, host.admin.as_deref().map(scrape)) {
         (Some(before), Some(after)) => {
-            let delta = |s: &str| metric(&after, s).unwrap_or(0.0) - metric(&before, s).unwrap_or(0.0);
-            Some(delta("stt_instance_startup_seconds_sum") / delta("stt_instance_startup_seconds_count").max(1.0) * 1e3)
+            let delta =
+                |s: &str| metric(&after, s).unwrap_or(0.0) - metric(&before, s).unwrap_or(0.0);
+            Some(
+                delta("stt_instance_startup_seconds_sum")
+                    / delta("stt_instance_startup_seconds_count").max(1.0)
+                    * 1e3,
+            )
         }
         _ => None,
     };
-    Ok(Start { p50_ms: percentile(&times, 0.5), p95_ms: percentile(&times, 0.95), instantiate_ms, weights })
+    Ok(Start {
+        p50_ms: percentile(&times, 0.5),
+        p95_ms: percentile(&times, 0.95),
+        instantiate_ms,
+        weights,
+    })
 }
 
 /// Peak (RSS, PSS) while `busy` concurrent requests transcribe `audio`.
-fn peak_while_busy(host: &HostProc, audio: &Arc<Vec<u8>>, busy: usize) -> anyhow::Result<(f64, f64)> {
+fn peak_while_busy(
+    host: &HostProc,
+    audio: &Arc<Vec<u8>>,
+    busy: usize,
+) -> anyhow::Result<(f64, f64)> {
     let done = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..busy)
         .map(|_| {
             let (base, audio) = (host.base.clone(), audio.clone());
             std::thread::spawn(move || -> anyhow::Result<u16> {
-                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-                let r =
-                    agent.post(format!("{base}/transcribe")).header("content-type", "audio/wav").send(&audio[..])?;
+                let agent: ureq::Agent =
+                    ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                let r = agent
+                    .post(format!("{base}/transcribe"))
+                    .header("content-type", "audio/wav")
+                    .send(&audio[..])?;
                 Ok(r.status().as_u16())
             })
         })
@@ -133,7 +151,8 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     } else {
         (crate::clips::joined_clip(&a.paths.data, 60.0, &clips_dir)?, "a 60 s clip")
     };
-    let audio = Arc::new(std::fs::read(&audio_path).with_context(|| audio_path.display().to_string())?);
+    let audio =
+        Arc::new(std::fs::read(&audio_path).with_context(|| audio_path.display().to_string())?);
     let requests = if a.quick { 5 } else { a.requests };
     let mut rows = vec![];
     let runs = [
@@ -174,8 +193,11 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     );
     for (host_name, label, st, _) in &rows {
         let inst = st.instantiate_ms.map_or("—".to_string(), |v| format!("{v:.3}"));
-        let _ =
-            writeln!(s, "| {host_name} | {label} | {} | {:.2} | {:.2} | {inst} |", st.weights, st.p50_ms, st.p95_ms);
+        let _ = writeln!(
+            s,
+            "| {host_name} | {label} | {} | {:.2} | {:.2} | {inst} |",
+            st.weights, st.p50_ms, st.p95_ms
+        );
     }
     if let [(_, _, naive, _), (_, _, snap, _), (_, _, spin, _)] = rows.as_slice() {
         let _ = writeln!(

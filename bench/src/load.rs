@@ -31,7 +31,14 @@ pub struct LoadResult {
 }
 
 /// Sends `count` requests (at most for `max_time`) with exponential gaps at `rps` to `url`.
-pub fn open_loop(host: &HostProc, audio: &[u8], rps: f64, count: usize, max_time: Duration, seed: u64) -> LoadResult {
+pub fn open_loop(
+    host: &HostProc,
+    audio: &[u8],
+    rps: f64,
+    count: usize,
+    max_time: Duration,
+    seed: u64,
+) -> LoadResult {
     let url = format!("{}/transcribe", host.base);
     let mut rng = fastrand::Rng::with_seed(seed);
     let (tx, rx) = mpsc::channel::<(u16, f64)>();
@@ -48,7 +55,8 @@ pub fn open_loop(host: &HostProc, audio: &[u8], rps: f64, count: usize, max_time
             let (tx, url, audio) = (tx.clone(), url.clone(), audio.clone());
             std::thread::spawn(move || {
                 let s = Instant::now();
-                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                let agent: ureq::Agent =
+                    ureq::Agent::config_builder().http_status_as_error(false).build().into();
                 let status = agent
                     .post(&url)
                     .header("content-type", "application/octet-stream")
@@ -70,7 +78,9 @@ pub fn open_loop(host: &HostProc, audio: &[u8], rps: f64, count: usize, max_time
             samples += 1;
             last_scrape = Instant::now();
         }
-        std::thread::sleep(Duration::from_millis(2).min(Duration::from_secs_f64((next - now).max(0.0))));
+        std::thread::sleep(
+            Duration::from_millis(2).min(Duration::from_secs_f64((next - now).max(0.0))),
+        );
     }
     drop(tx);
     let send_time = t0.elapsed().as_secs_f64();
@@ -139,7 +149,13 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     if let Some(s) = a.slots {
         args.extend(["--slots".into(), s.to_string()]);
     }
-    let host = host_proc::start(&crate::sibling_binary(a.host.as_deref(), "stt-host")?, &a.manifest, &args, None, &[])?;
+    let host = host_proc::start(
+        &crate::sibling_binary(a.host.as_deref(), "stt-host")?,
+        &a.manifest,
+        &args,
+        None,
+        &[],
+    )?;
     ensure!(host.base.starts_with("http://127.0.0.1:"), "load tests only target 127.0.0.1");
     let slots = metric(&scrape(host.admin()), "stt_instance_slots").unwrap_or(1.0);
     let (rates, requests) = if a.quick { (vec![a.rps[0]], 4) } else { (a.rps.clone(), a.requests) };
@@ -147,7 +163,14 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     let mut results = vec![];
     for (i, &rps) in rates.iter().enumerate() {
         bar.set_message(format!("{rps} RPS"));
-        results.push(open_loop(&host, &audio, rps, requests, Duration::from_secs(a.max_seconds), i as u64 + 1));
+        results.push(open_loop(
+            &host,
+            &audio,
+            rps,
+            requests,
+            Duration::from_secs(a.max_seconds),
+            i as u64 + 1,
+        ));
         bar.inc(1);
     }
     bar.finish();
@@ -194,16 +217,24 @@ fn render(results: &[LoadResult], audio: &Path, seconds: f64, slots: f64, a: &Ar
     for threshold in [2.0, 5.0] {
         let at = match crossing(&p95, threshold) {
             Some(x) => format!("at ≈ {x:.2} RPS"),
-            None if p95.first().is_some_and(|p| p.1 > threshold) => "already at the lowest rate".into(),
+            None if p95.first().is_some_and(|p| p.1 > threshold) => {
+                "already at the lowest rate".into()
+            }
             None => "not within the rates tried".into(),
         };
         let _ = writeln!(s, "\np95 latency crosses {threshold} s {at}.");
     }
     let svg = a.out.with_file_name("load_test_latency.svg");
     let series = [
-        Series { name: "p50".into(), points: results.iter().map(|r| (r.target_rps, r.p50)).collect() },
+        Series {
+            name: "p50".into(),
+            points: results.iter().map(|r| (r.target_rps, r.p50)).collect(),
+        },
         Series { name: "p95".into(), points: p95.clone() },
-        Series { name: "p99".into(), points: results.iter().map(|r| (r.target_rps, r.p99)).collect() },
+        Series {
+            name: "p99".into(),
+            points: results.iter().map(|r| (r.target_rps, r.p99)).collect(),
+        },
     ];
     if plot::lines(&svg, "latency vs offered load", "offered RPS", "seconds", &series).is_ok() {
         let _ = writeln!(s, "\n![latency vs offered load](load_test_latency.svg)");

@@ -176,7 +176,14 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     // dynamics rather than the cap.
     spec.max = spec.max.max(at_target + 2);
     let runs = [
-        simulate("daily curve (24 h)", spec, pod, a.slo_seconds, 86_400.0, daily(a.target_rps, 86_400.0)),
+        simulate(
+            "daily curve (24 h)",
+            spec,
+            pod,
+            a.slo_seconds,
+            86_400.0,
+            daily(a.target_rps, 86_400.0),
+        ),
         simulate("spike (1 h)", spec, pod, a.slo_seconds, 3600.0, spike(a.target_rps)),
     ];
     let mut s = String::new();
@@ -234,7 +241,12 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
                 Series { name: "ready".into(), points: pts(&|p| p.3 as f64) },
             ],
         )?;
-        let _ = writeln!(s, "\n![{}]({})", r.name, svg.file_name().map(|f| f.to_string_lossy()).unwrap_or_default());
+        let _ = writeln!(
+            s,
+            "\n![{}]({})",
+            r.name,
+            svg.file_name().map(|f| f.to_string_lossy()).unwrap_or_default()
+        );
     }
     std::fs::write(&a.out, &s)?;
     print!("{s}");
@@ -271,6 +283,10 @@ mod tests {
         for w in r.series.windows(121) {
             assert!(w[0].2 <= w[120].2 + 1, "more than 1 pod removed within 120 s at {}", w[120].0);
         }
-        assert!(r.max_replicas > 2 && r.violation_s > 0.0, "the burst outruns the scale-up: {}", r.violation_s);
+        assert!(
+            r.max_replicas > 2 && r.violation_s > 0.0,
+            "the burst outruns the scale-up: {}",
+            r.violation_s
+        );
     }
 }

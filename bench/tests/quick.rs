@@ -28,7 +28,9 @@ fn row_numbers(report: &str, prefix: &str) -> Vec<f64> {
         .lines()
         .filter(|l| l.starts_with(prefix))
         .flat_map(|l| {
-            l.split('|').filter_map(|c| c.trim().trim_end_matches(" %").parse::<f64>().ok()).collect::<Vec<_>>()
+            l.split('|')
+                .filter_map(|c| c.trim().trim_end_matches(" %").parse::<f64>().ok())
+                .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -64,7 +66,8 @@ fn load_quick_sends_poisson_traffic_and_reads_the_metrics() {
 
 #[test]
 fn plan_reproduces_the_guides_example() {
-    let r = bench(&["plan", "--target-rps", "10", "--rps-per-pod", "2"], &out_dir().join("plan.md"));
+    let r =
+        bench(&["plan", "--target-rps", "10", "--rps-per-pod", "2"], &out_dir().join("plan.md"));
     assert!(r.contains("| required pods = target ÷ per pod | **5** |"), "{r}");
     assert!(r.contains("daily curve") && r.contains("spike"));
 }
@@ -72,8 +75,10 @@ fn plan_reproduces_the_guides_example() {
 #[test]
 fn instances_quick_compares_the_snapshot_with_loading_per_request() {
     let r = bench(&["instances", "--quick"], &out_dir().join("instances.md"));
-    let snapshot = row_numbers(&r, "| stt-host | snapshot: model in the initial memory | preloaded |");
-    let naive = row_numbers(&r, "| stt-host | as built: model read per request | loaded_per_request |");
+    let snapshot =
+        row_numbers(&r, "| stt-host | snapshot: model in the initial memory | preloaded |");
+    let naive =
+        row_numbers(&r, "| stt-host | as built: model read per request | loaded_per_request |");
     let spin = row_numbers(&r, "| spin up | snapshot: model in the initial memory | preloaded |");
     assert!(snapshot.len() == 3 && naive.len() == 3 && spin.len() == 2, "start rows:\n{r}");
     // p50 of a ready instance: the snapshot skips the model load entirely, under either host.

@@ -26,8 +26,13 @@ pub mod routes {
     pub const HEALTHZ: &str = "/healthz";
 
     /// Every path the function answers, each with its one method.
-    pub const ALL: [(&str, &str); 5] =
-        [(TRANSCRIPTIONS, "POST"), (TRANSLATIONS, "POST"), (TRANSCRIBE, "POST"), (MODELS, "GET"), (HEALTHZ, "GET")];
+    pub const ALL: [(&str, &str); 5] = [
+        (TRANSCRIPTIONS, "POST"),
+        (TRANSLATIONS, "POST"),
+        (TRANSCRIBE, "POST"),
+        (MODELS, "GET"),
+        (HEALTHZ, "GET"),
+    ];
 
     /// The method `path` takes, or `None` for a path the function does not answer.
     pub fn method(path: &str) -> Option<&'static str> {
@@ -52,7 +57,11 @@ pub mod log_line {
 
     /// The audio's length, if `line` is that line.
     pub fn parse_audio_seconds(line: &str) -> Option<f64> {
-        line.strip_prefix(AUDIO_SECONDS)?.trim().parse().ok().filter(|s: &f64| s.is_finite() && *s >= 0.0)
+        line.strip_prefix(AUDIO_SECONDS)?
+            .trim()
+            .parse()
+            .ok()
+            .filter(|s: &f64| s.is_finite() && *s >= 0.0)
     }
 
     #[cfg(test)]

@@ -41,8 +41,10 @@ fn respond(path: &str, method: &hyper::Method, health: &Health, metrics: &Metric
     let json = |status: u16, text: &'static str| {
         let mut r = hyper::Response::new(body(text));
         *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::OK);
-        r.headers_mut()
-            .insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+        r.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
         r
     };
     match path {
@@ -50,7 +52,9 @@ fn respond(path: &str, method: &hyper::Method, health: &Health, metrics: &Metric
             let mut r = hyper::Response::new(body(metrics.encode()));
             r.headers_mut().insert(
                 hyper::header::CONTENT_TYPE,
-                hyper::header::HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                hyper::header::HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
             );
             r
         }
@@ -67,10 +71,11 @@ pub async fn serve(listener: TcpListener, health: Arc<Health>, metrics: Arc<Metr
         let Ok((stream, _)) = listener.accept().await else { continue };
         let (health, metrics) = (health.clone(), metrics.clone());
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                let r = respond(req.uri().path(), req.method(), &health, &metrics);
-                async move { Ok::<_, std::convert::Infallible>(r) }
-            });
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let r = respond(req.uri().path(), req.method(), &health, &metrics);
+                    async move { Ok::<_, std::convert::Infallible>(r) }
+                });
             let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
         });
     }

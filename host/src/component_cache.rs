@@ -48,14 +48,18 @@ pub fn load(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> Result<Compo
             return Ok(c);
         }
     }
-    let compile_err =
-        |e: wasmtime::Error| CacheError::Compile { path: wasm_path.to_path_buf(), message: format!("{e:#}") };
+    let compile_err = |e: wasmtime::Error| CacheError::Compile {
+        path: wasm_path.to_path_buf(),
+        message: format!("{e:#}"),
+    };
     let component = Component::new(engine, &wasm).map_err(compile_err)?;
     let bytes = component.serialize().map_err(compile_err)?;
     // A cache that cannot be written (a read-only image whose precompiled code does not match
     // this CPU, say) costs a compile per start, not the start itself.
     match store(cache_dir, &cached, &bytes) {
-        Err(e) => tracing::warn!(component = %wasm_path.display(), error = %e, "compiled code not cached"),
+        Err(e) => {
+            tracing::warn!(component = %wasm_path.display(), error = %e, "compiled code not cached")
+        }
         // Served from the file, as on every later start: a freshly compiled component keeps its
         // memory image in anonymous memory (all of it resident), a deserialised one maps the
         // file copy-on-write and only touched pages count.

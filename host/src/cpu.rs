@@ -23,8 +23,9 @@ fn cgroup_cores(root: &Path, own: &str) -> Option<f64> {
     let mut best: Option<f64> = None;
     loop {
         let rel = dir.strip_prefix("/").unwrap_or(&dir);
-        if let Some(c) =
-            std::fs::read_to_string(root.join(rel).join("cpu.max")).ok().and_then(|t| cores_from_cpu_max(&t))
+        if let Some(c) = std::fs::read_to_string(root.join(rel).join("cpu.max"))
+            .ok()
+            .and_then(|t| cores_from_cpu_max(&t))
         {
             best = Some(best.map_or(c, |b: f64| b.min(c)));
         }

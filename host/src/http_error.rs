@@ -17,7 +17,11 @@ pub fn json_error(status: u16, code: &str, message: impl Into<String>) -> Respon
     let kind = stt_contract::errors::error_type(status);
     let text = json!({ "error": { "message": message.into(), "type": kind, "param": null, "code": code } });
     let mut r = hyper::Response::new(body(text.to_string()));
-    *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-    r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    *r.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
     r
 }

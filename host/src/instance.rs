@@ -3,8 +3,8 @@
 //! reports back (audio length, peak memory, why it was stopped).
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -44,7 +44,12 @@ pub struct MemoryCap {
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.limit {
             self.report.memory_refused.store(true, Ordering::Relaxed);
             return Ok(false);
@@ -53,7 +58,12 @@ impl ResourceLimiter for MemoryCap {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 1 << 20)
     }
 }
@@ -67,7 +77,12 @@ pub struct InstanceState {
 }
 
 impl InstanceState {
-    pub fn new(wasi: WasiCtx, variables: Variables, memory_limit: usize, report: Arc<InstanceReport>) -> Self {
+    pub fn new(
+        wasi: WasiCtx,
+        variables: Variables,
+        memory_limit: usize,
+        report: Arc<InstanceReport>,
+    ) -> Self {
         Self {
             wasi,
             http: WasiHttpCtx::new(),
@@ -119,7 +134,8 @@ pub struct Call {
     pub cancel: CancellationToken,
 }
 
-pub type ResponseSender = tokio::sync::oneshot::Sender<Result<hyper::Response<HyperOutgoingBody>, ErrorCode>>;
+pub type ResponseSender =
+    tokio::sync::oneshot::Sender<Result<hyper::Response<HyperOutgoingBody>, ErrorCode>>;
 
 impl Prepared {
     fn store(
@@ -136,7 +152,8 @@ impl Prepared {
         for (host, guest) in &self.files {
             wasi.preopened_dir(host, guest, FsPerms::ReadOnly)?;
         }
-        let state = InstanceState::new(wasi.build(), self.variables.clone(), limits.memory, report.clone());
+        let state =
+            InstanceState::new(wasi.build(), self.variables.clone(), limits.memory, report.clone());
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.limiter);
         Ok(store)
@@ -158,7 +175,9 @@ impl Prepared {
         let (report, cancel) = (call.report.clone(), call.cancel.clone());
         let cpu_start = thread_cpu_time();
         let result = self.run_inner(call, limits, metrics, cpu_start).await;
-        metrics.instance_cpu_seconds.inc_by((thread_cpu_time().saturating_sub(cpu_start)).as_secs_f64());
+        metrics
+            .instance_cpu_seconds
+            .inc_by((thread_cpu_time().saturating_sub(cpu_start)).as_secs_f64());
         let peak = report.peak_memory.load(Ordering::Relaxed);
         if peak > 0 {
             metrics.instance_memory_peak.observe(peak as f64);
@@ -172,7 +191,9 @@ impl Prepared {
             Failure::Trap(_) if report.budget_exceeded.load(Ordering::Relaxed) => {
                 Failure::CpuBudget(limits.budget.allowance(report.audio_seconds()))
             }
-            Failure::Trap(_) if report.memory_refused.load(Ordering::Relaxed) => Failure::Memory(limits.memory),
+            Failure::Trap(_) if report.memory_refused.load(Ordering::Relaxed) => {
+                Failure::Memory(limits.memory)
+            }
             Failure::Trap(_) if cancel.is_cancelled() => Failure::Cancelled,
             f => f,
         };

@@ -101,9 +101,12 @@ impl ServeArgs {
     fn settings(&self) -> anyhow::Result<Settings> {
         let slots = match (self.slots, std::env::var("WHISPER_N_THREADS").ok()) {
             (Some(n), _) => n as usize,
-            (None, Some(v)) => {
-                v.trim().parse::<usize>().ok().filter(|n| *n >= 1).context("WHISPER_N_THREADS must be ≥ 1")?
-            }
+            (None, Some(v)) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .context("WHISPER_N_THREADS must be ≥ 1")?,
             (None, None) => cpu::slots_for(cpu::usable_cores()),
         };
         Ok(Settings {
@@ -169,12 +172,16 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Snapshot(args) => {
             let app = App::load(&args.manifest)?;
             let c = match &args.component {
-                Some(id) => {
-                    app.components.iter().find(|c| &c.id == id).with_context(|| format!("no component `{id}`"))?
-                }
+                Some(id) => app
+                    .components
+                    .iter()
+                    .find(|c| &c.id == id)
+                    .with_context(|| format!("no component `{id}`"))?,
                 None => match app.components.as_slice() {
                     [only] => only,
-                    _ => anyhow::bail!("the manifest has several components: choose one with --component"),
+                    _ => anyhow::bail!(
+                        "the manifest has several components: choose one with --component"
+                    ),
                 },
             };
             let output = args.output.clone().unwrap_or_else(|| c.source.clone());
@@ -204,12 +211,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let health = Arc::new(Health::default());
     // The admin listener first, so that probes answer (not ready) while components compile.
     let admin_listen = &args.admin_listen;
-    let admin = tokio::net::TcpListener::bind(admin_listen).await.with_context(|| format!("bind {admin_listen}"))?;
+    let admin = tokio::net::TcpListener::bind(admin_listen)
+        .await
+        .with_context(|| format!("bind {admin_listen}"))?;
     println!("admin on http://{}", admin.local_addr()?);
     tokio::spawn(admin::serve(admin, health.clone(), metrics.clone()));
     let server = Arc::new(Server::new(&app, settings, &args.cache, metrics, health)?);
     let listen = &args.listen;
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("bind {listen}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.with_context(|| format!("bind {listen}"))?;
     server.warm_up().await?;
     // The bound address on stdout, so that a caller that asked for port 0 learns the port.
     println!("listening on http://{}", listener.local_addr()?);

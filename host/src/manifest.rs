@@ -111,7 +111,8 @@ impl App {
     /// Loads the manifest; application variables are overridden, as in Spin, by
     /// `SPIN_VARIABLE_<NAME>` environment variables.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let invalid = |message: String| ManifestError::Invalid { path: path.to_path_buf(), message };
+        let invalid =
+            |message: String| ManifestError::Invalid { path: path.to_path_buf(), message };
         let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
         let raw: Raw = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         if raw.trigger.http.is_empty() {
@@ -141,7 +142,11 @@ impl App {
                 id: trigger.component.clone(),
                 route: Route::parse(&trigger.route),
                 source: base.join(&comp.source),
-                files: comp.files.iter().map(|f| (base.join(&f.source), f.destination.clone())).collect(),
+                files: comp
+                    .files
+                    .iter()
+                    .map(|f| (base.join(&f.source), f.destination.clone()))
+                    .collect(),
                 variables,
             });
         }
@@ -165,7 +170,9 @@ fn expand(template: &str, vars: &BTreeMap<String, String>) -> Result<String, Str
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
-        let end = rest[start..].find("}}").ok_or_else(|| format!("unclosed template in `{template}`"))? + start;
+        let end =
+            rest[start..].find("}}").ok_or_else(|| format!("unclosed template in `{template}`"))?
+                + start;
         let name = rest[start + 2..end].trim();
         out.push_str(vars.get(name).ok_or_else(|| format!("undefined variable `{name}`"))?);
         rest = &rest[end + 2..];
@@ -181,12 +188,16 @@ mod tests {
     #[test]
     fn the_project_manifests_defaults_are_the_contracts() {
         // spin.toml cannot import the contract's constants: they are written there again, checked here.
-        let app = App::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../spin.toml")).expect("spin.toml");
+        let app = App::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../spin.toml"))
+            .expect("spin.toml");
         let v = &app.components[0].variables;
         use stt_contract::defaults;
         assert_eq!(v["model_dir"], defaults::model_dir());
         assert_eq!(v["upload_limit_bytes"], defaults::UPLOAD_LIMIT_BYTES.to_string());
-        assert_eq!(v["max_duration_seconds"].parse::<f64>().ok(), Some(defaults::MAX_DURATION_SECONDS));
+        assert_eq!(
+            v["max_duration_seconds"].parse::<f64>().ok(),
+            Some(defaults::MAX_DURATION_SECONDS)
+        );
         assert_eq!(v["precision"], defaults::PRECISION);
     }
 

@@ -28,7 +28,8 @@ pub struct MemoryImage {
 impl MemoryImage {
     /// Whether wasmtime with default settings maps this image copy-on-write.
     pub fn mapped_by_default(&self) -> bool {
-        self.span_bytes < self.data_bytes.saturating_mul(2) || self.span_bytes < DEFAULT_DENSE_IMAGE_SIZE
+        self.span_bytes < self.data_bytes.saturating_mul(2)
+            || self.span_bytes < DEFAULT_DENSE_IMAGE_SIZE
     }
 }
 
@@ -54,9 +55,12 @@ pub fn memory_images(wasm: &[u8]) -> Result<Vec<MemoryImage>, ImageError> {
                 let module = stack.last().copied().unwrap_or(0);
                 for data in reader {
                     let data = data.map_err(err)?;
-                    let DataKind::Active { memory_index, offset_expr } = data.kind else { continue };
+                    let DataKind::Active { memory_index, offset_expr } = data.kind else {
+                        continue;
+                    };
                     // Only constant offsets can become an image; anything else defeats it anyway.
-                    let Some(Ok(Operator::I32Const { value })) = offset_expr.get_operators_reader().into_iter().next()
+                    let Some(Ok(Operator::I32Const { value })) =
+                        offset_expr.get_operators_reader().into_iter().next()
                     else {
                         return Ok(Vec::new());
                     };
@@ -77,8 +81,10 @@ pub fn memory_images(wasm: &[u8]) -> Result<Vec<MemoryImage>, ImageError> {
             _ => {}
         }
     }
-    let mut out: Vec<MemoryImage> =
-        images.into_iter().map(|(_, _, data, lo, hi)| MemoryImage { data_bytes: data, span_bytes: hi - lo }).collect();
+    let mut out: Vec<MemoryImage> = images
+        .into_iter()
+        .map(|(_, _, data, lo, hi)| MemoryImage { data_bytes: data, span_bytes: hi - lo })
+        .collect();
     out.sort_by_key(|i| std::cmp::Reverse(i.span_bytes));
     Ok(out)
 }
@@ -111,14 +117,19 @@ mod tests {
     fn a_sparse_image_is_copied_and_a_dense_one_mapped() {
         let mib = 1 << 20;
         // 2 MiB of data spread over 20 MiB: over the default threshold and sparse.
-        let sparse = memory_images(&module(&[(0, mib), (20 * mib as u32 - mib as u32, mib)])).expect("parse");
-        assert_eq!(sparse, vec![MemoryImage { data_bytes: 2 * mib as u64, span_bytes: 20 * mib as u64 }]);
+        let sparse = memory_images(&module(&[(0, mib), (20 * mib as u32 - mib as u32, mib)]))
+            .expect("parse");
+        assert_eq!(
+            sparse,
+            vec![MemoryImage { data_bytes: 2 * mib as u64, span_bytes: 20 * mib as u64 }]
+        );
         assert!(!sparse[0].mapped_by_default());
         // Small images are always mapped.
         let small = memory_images(&module(&[(0, 1024), (8 * mib as u32, 1024)])).expect("parse");
         assert!(small[0].mapped_by_default());
         // More than half of the span initialised.
-        let dense = memory_images(&module(&[(0, 11 * mib), (20 * mib as u32 - mib as u32, mib)])).expect("parse");
+        let dense = memory_images(&module(&[(0, 11 * mib), (20 * mib as u32 - mib as u32, mib)]))
+            .expect("parse");
         assert!(dense[0].mapped_by_default(), "{dense:?}");
     }
 }

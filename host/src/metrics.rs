@@ -25,9 +25,11 @@ pub struct ReasonLabels {
 }
 
 /// Latency buckets up to 60 s around the guide's 2 s / 5 s thresholds.
-const LATENCY_BUCKETS: [f64; 14] = [0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0];
+const LATENCY_BUCKETS: [f64; 14] =
+    [0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0];
 const RTF_BUCKETS: [f64; 11] = [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0];
-const STARTUP_BUCKETS: [f64; 12] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0];
+const STARTUP_BUCKETS: [f64; 12] =
+    [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0];
 
 fn latency_histogram() -> Histogram {
     Histogram::new(LATENCY_BUCKETS)
@@ -91,7 +93,11 @@ impl Metrics {
         // refusal.
         let _ = m.rejected.get_or_create(&ReasonLabels { reason: "queue_full".into() });
         let r = &mut m.registry;
-        r.register("http_requests", "HTTP requests by route template, method and status", m.requests.clone());
+        r.register(
+            "http_requests",
+            "HTTP requests by route template, method and status",
+            m.requests.clone(),
+        );
         r.register(
             "http_request_duration_seconds",
             "Time from request to response head, by route template, method and status",
@@ -107,12 +113,32 @@ impl Metrics {
             "Real-time factor of successful transcriptions: processing time / audio duration",
             m.rtf.clone(),
         );
-        r.register("stt_audio_seconds", "Seconds of audio transcribed successfully", m.audio_seconds.clone());
-        r.register("stt_instance_slots", "Instances that may run at once (one core each)", m.slots.clone());
+        r.register(
+            "stt_audio_seconds",
+            "Seconds of audio transcribed successfully",
+            m.audio_seconds.clone(),
+        );
+        r.register(
+            "stt_instance_slots",
+            "Instances that may run at once (one core each)",
+            m.slots.clone(),
+        );
         r.register("stt_instances_busy", "Instances running now", m.busy.clone());
-        r.register("stt_queue_depth", "Admitted requests waiting for a slot", m.queue_depth.clone());
-        r.register("stt_queue_capacity", "Requests that may wait for a slot before 503", m.queue_capacity.clone());
-        r.register("stt_queue_wait_seconds", "Time admitted requests waited for a slot", m.queue_wait.clone());
+        r.register(
+            "stt_queue_depth",
+            "Admitted requests waiting for a slot",
+            m.queue_depth.clone(),
+        );
+        r.register(
+            "stt_queue_capacity",
+            "Requests that may wait for a slot before 503",
+            m.queue_capacity.clone(),
+        );
+        r.register(
+            "stt_queue_wait_seconds",
+            "Time admitted requests waited for a slot",
+            m.queue_wait.clone(),
+        );
         r.register(
             "stt_cpu_budget_exceeded",
             "Instances stopped for exceeding their CPU budget",
@@ -138,7 +164,11 @@ impl Metrics {
             "Time to instantiate the component for one request",
             m.instance_startup.clone(),
         );
-        r.register("stt_instance_cpu_seconds", "CPU time used by instances", m.instance_cpu_seconds.clone());
+        r.register(
+            "stt_instance_cpu_seconds",
+            "CPU time used by instances",
+            m.instance_cpu_seconds.clone(),
+        );
         r.register(
             "stt_instance_memory_peak_bytes",
             "Peak linear memory of each instance",
@@ -158,7 +188,11 @@ impl Metrics {
     }
 
     pub fn observe_request(&self, path: &str, method: &str, status: u16, elapsed: Duration) {
-        let labels = HttpLabels { path: path.to_string(), method: method.to_string(), status: status.to_string() };
+        let labels = HttpLabels {
+            path: path.to_string(),
+            method: method.to_string(),
+            status: status.to_string(),
+        };
         self.requests.get_or_create(&labels).inc();
         self.request_duration.get_or_create(&labels).observe(elapsed.as_secs_f64());
     }
@@ -194,7 +228,11 @@ mod tests {
         assert!(text.contains(
             r#"http_request_duration_seconds_bucket{le="1.0",path="/transcribe",method="POST",status="200"} 0"#
         ));
-        assert!(text.contains(r#"http_requests_total{path="/transcribe",method="POST",status="200"} 1"#));
+        assert!(
+            text.contains(
+                r#"http_requests_total{path="/transcribe",method="POST",status="200"} 1"#
+            )
+        );
         assert!(text.contains("stt_cpu_budget_exceeded_total 0"));
         assert!(text.contains(r#"stt_requests_rejected_total{reason="queue_full"} 0"#), "{text}");
     }

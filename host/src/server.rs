@@ -118,7 +118,16 @@ impl Server {
         let slots = Slots::start(settings.slots, settings.queue_depth, metrics.clone())?;
         metrics.instance_memory_limit.set(settings.instance_memory as i64);
         let limits = Limits { budget: settings.budget.clone(), memory: settings.instance_memory };
-        Ok(Self { app: app.clone(), components, settings, limits, slots, metrics, health, next_id: AtomicU64::new(1) })
+        Ok(Self {
+            app: app.clone(),
+            components,
+            settings,
+            limits,
+            slots,
+            metrics,
+            health,
+            next_id: AtomicU64::new(1),
+        })
     }
 
     /// Starts one instance of each component; then the host is ready.
@@ -138,7 +147,9 @@ impl Server {
 
     fn request_id(&self, req: &hyper::Request<hyper::body::Incoming>) -> Arc<str> {
         let given = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).filter(|v| {
-            !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         });
         match given {
             Some(v) => v.into(),
@@ -146,7 +157,10 @@ impl Server {
         }
     }
 
-    async fn handle(self: Arc<Self>, req: hyper::Request<hyper::body::Incoming>) -> Result<Response, Infallible> {
+    async fn handle(
+        self: Arc<Self>,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> Result<Response, Infallible> {
         let t0 = Instant::now();
         let id = self.request_id(&req);
         let method = req.method().to_string();
@@ -169,7 +183,8 @@ impl Server {
         self.metrics.observe_request(&label, &method, status, elapsed);
         let audio = report.audio_seconds();
         let mut rtf = None;
-        if let (true, Some(a), Some(started)) = (resp.status().is_success(), audio, report.started.get())
+        if let (true, Some(a), Some(started)) =
+            (resp.status().is_success(), audio, report.started.get())
             && a > 0.0
         {
             let r = started.elapsed().as_secs_f64() / a;
@@ -194,21 +209,34 @@ impl Server {
         req: hyper::Request<hyper::body::Incoming>,
     ) -> Result<hyper::Request<Full<Bytes>>, Response> {
         let max = self.settings.max_request_bytes;
-        let too_large = || json_error(413, "request_too_large", format!("the request body exceeds {max} bytes"));
-        let declared = req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse().ok());
+        let too_large = || {
+            json_error(413, "request_too_large", format!("the request body exceeds {max} bytes"))
+        };
+        let declared = req
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
         if declared.is_some_and(|n: u64| n > max as u64) {
             return Err(too_large());
         }
         let (parts, body) = req.into_parts();
-        match tokio::time::timeout(self.settings.body_timeout, Limited::new(body, max).collect()).await {
+        match tokio::time::timeout(self.settings.body_timeout, Limited::new(body, max).collect())
+            .await
+        {
             Err(_) => Err(json_error(
                 408,
                 "request_timeout",
                 format!("the request body did not arrive within {:?}", self.settings.body_timeout),
             )),
             Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-            Ok(Err(e)) => Err(json_error(400, "bad_request_body", format!("the request body could not be read: {e}"))),
-            Ok(Ok(collected)) => Ok(hyper::Request::from_parts(parts, Full::new(collected.to_bytes()))),
+            Ok(Err(e)) => Err(json_error(
+                400,
+                "bad_request_body",
+                format!("the request body could not be read: {e}"),
+            )),
+            Ok(Ok(collected)) => {
+                Ok(hyper::Request::from_parts(parts, Full::new(collected.to_bytes())))
+            }
         }
     }
 
@@ -229,9 +257,13 @@ impl Server {
             let mut r = json_error(
                 503,
                 "server_busy",
-                format!("all {} instance slots and the queue are busy; retry in {retry} s", self.slots.count()),
+                format!(
+                    "all {} instance slots and the queue are busy; retry in {retry} s",
+                    self.slots.count()
+                ),
             );
-            r.headers_mut().insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from(retry));
+            r.headers_mut()
+                .insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from(retry));
             return r;
         };
         let (respond, response) = tokio::sync::oneshot::channel();
@@ -245,7 +277,8 @@ impl Server {
             if cancel.is_cancelled() {
                 return;
             }
-            let r = prepared.run(Call { id, req, respond, report, cancel }, &limits, &metrics).await;
+            let r =
+                prepared.run(Call { id, req, respond, report, cancel }, &limits, &metrics).await;
             let _ = done.send(r);
         });
         match response.await {
@@ -254,10 +287,14 @@ impl Server {
                 guard.disarm();
                 resp
             }
-            Ok(Err(code)) => json_error(500, "function_error", format!("the function failed: {code:?}")),
+            Ok(Err(code)) => {
+                json_error(500, "function_error", format!("the function failed: {code:?}"))
+            }
             Err(_) => match ended.await {
                 Ok(Err(failure)) => failure_response(failure),
-                Ok(Ok(())) => json_error(500, "function_error", "the function returned without a response"),
+                Ok(Ok(())) => {
+                    json_error(500, "function_error", "the function returned without a response")
+                }
                 Err(_) => json_error(500, "function_error", "the instance ended without an answer"),
             },
         }
@@ -265,7 +302,11 @@ impl Server {
 
     /// Accepts connections until `shutdown` resolves, then drains: returns whether every
     /// in-flight request finished within the grace period.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> bool {
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> bool {
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
@@ -300,7 +341,10 @@ impl Server {
         }
         drop(listener);
         self.health.set_draining(&self.metrics);
-        tracing::info!(grace_s = self.settings.drain_grace.as_secs_f64(), "draining: no new connections");
+        tracing::info!(
+            grace_s = self.settings.drain_grace.as_secs_f64(),
+            "draining: no new connections"
+        );
         tokio::time::timeout(self.settings.drain_grace, graceful.shutdown()).await.is_ok()
     }
 }
@@ -310,7 +354,10 @@ fn failure_response(failure: Failure) -> Response {
         Failure::CpuBudget(b) => json_error(
             504,
             "cpu_budget_exceeded",
-            format!("the request was stopped after using its CPU budget of {:.1} s", b.as_secs_f64()),
+            format!(
+                "the request was stopped after using its CPU budget of {:.1} s",
+                b.as_secs_f64()
+            ),
         ),
         Failure::WallClock(d) => json_error(
             504,
@@ -320,12 +367,21 @@ fn failure_response(failure: Failure) -> Response {
         Failure::Memory(limit) => json_error(
             500,
             "memory_limit_exceeded",
-            format!("the request needed more than the instance memory limit of {} MiB", limit >> 20),
+            format!(
+                "the request needed more than the instance memory limit of {} MiB",
+                limit >> 20
+            ),
         ),
-        Failure::Cancelled => json_error(499, "client_closed_request", "the client closed the request"),
+        Failure::Cancelled => {
+            json_error(499, "client_closed_request", "the client closed the request")
+        }
         Failure::Trap(msg) => {
             tracing::error!(error = %msg, "instance failed");
-            json_error(500, "function_error", "the function failed; see the host's log for this request id")
+            json_error(
+                500,
+                "function_error",
+                "the function failed; see the host's log for this request id",
+            )
         }
     }
 }

@@ -39,7 +39,9 @@ impl Slots {
                 while let Ok(job) = rx.recv() {
                     // A panic in host code must not take the slot with it; the request's
                     // response channel is dropped, which its handler answers with a 500.
-                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(job))).is_err() {
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.block_on(job)))
+                        .is_err()
+                    {
                         tracing::error!(slot = i, "an instance's host task panicked");
                     }
                 }

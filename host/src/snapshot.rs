@@ -47,12 +47,19 @@ pub struct Snapshot {
 /// Runs `input`'s init function with `component`'s files and variables and writes the
 /// pre-initialised component to `output`. Fails, writing nothing, when stock wasmtime settings
 /// would copy its initial memory into every instance (see [`crate::memory_image`]).
-pub async fn snapshot(component: &HttpComponent, input: &Path, output: &Path) -> Result<Snapshot, SnapshotError> {
+pub async fn snapshot(
+    component: &HttpComponent,
+    input: &Path,
+    output: &Path,
+) -> Result<Snapshot, SnapshotError> {
     let io = |path: &Path| {
         let path = path.display().to_string();
         move |source| SnapshotError::Io { path, source }
     };
-    let wizer_err = |e: wasmtime::Error| SnapshotError::Wizer { id: component.id.clone(), message: format!("{e:#}") };
+    let wizer_err = |e: wasmtime::Error| SnapshotError::Wizer {
+        id: component.id.clone(),
+        message: format!("{e:#}"),
+    };
     let wasm = std::fs::read(input).map_err(io(input))?;
     let engine = Engine::new(&Config::new()).map_err(wizer_err)?;
     let mut linker: Linker<InstanceState> = Linker::new(&engine);
@@ -67,7 +74,12 @@ pub async fn snapshot(component: &HttpComponent, input: &Path, output: &Path) ->
     let variables = Variables(Arc::new(component.variables.clone()));
     // No memory cap at build time (the store installs no limiter): the model must fit, and the
     // served instances' cap applies to the result.
-    let state = InstanceState::new(wasi.build(), variables, usize::MAX, Arc::new(InstanceReport::default()));
+    let state = InstanceState::new(
+        wasi.build(),
+        variables,
+        usize::MAX,
+        Arc::new(InstanceReport::default()),
+    );
     let mut store = Store::new(&engine, state);
     // wizer reads the whole linear memory back through one call; the default cap on data
     // moved by a single host call (128 MiB) is smaller than a loaded model.
@@ -76,14 +88,24 @@ pub async fn snapshot(component: &HttpComponent, input: &Path, output: &Path) ->
         .init_func(INIT_FUNC)
         // wasmtime-wizer 48 writes an invalid component when it removes the export.
         .keep_init_func(true)
-        .run_component(&mut store, &wasm, async |store: &mut Store<InstanceState>, c: &Component| {
-            linker.instantiate_async(store, c).await
-        })
+        .run_component(
+            &mut store,
+            &wasm,
+            async |store: &mut Store<InstanceState>, c: &Component| {
+                linker.instantiate_async(store, c).await
+            },
+        )
         .await
         .map_err(wizer_err)?;
-    let image = memory_images(&out)?.into_iter().next().unwrap_or(MemoryImage { data_bytes: 0, span_bytes: 0 });
+    let image = memory_images(&out)?
+        .into_iter()
+        .next()
+        .unwrap_or(MemoryImage { data_bytes: 0, span_bytes: 0 });
     if !image.mapped_by_default() {
-        return Err(SnapshotError::Sparse { data: image.data_bytes >> 20, span: image.span_bytes >> 20 });
+        return Err(SnapshotError::Sparse {
+            data: image.data_bytes >> 20,
+            span: image.span_bytes >> 20,
+        });
     }
     let tmp = output.with_extension("wasm.tmp");
     std::fs::write(&tmp, &out).map_err(io(&tmp))?;

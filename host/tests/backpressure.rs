@@ -10,7 +10,8 @@ use common::{agent, data_dir, openai_error, start_host, workspace};
 
 #[test]
 fn one_slot_and_a_queue_of_one_refuse_the_excess_at_once_and_finish_the_rest() {
-    let host = start_host(&workspace().join("spin.toml"), &["--slots", "1", "--queue-depth", "1"], &[]);
+    let host =
+        start_host(&workspace().join("spin.toml"), &["--slots", "1", "--queue-depth", "1"], &[]);
     let jfk = std::fs::read(data_dir().join("jfk.flac")).expect("jfk");
     let url = format!("{}/transcribe", host.base);
     let barrier = Barrier::new(4);
@@ -21,10 +22,22 @@ fn one_slot_and_a_queue_of_one_refuse_the_excess_at_once_and_finish_the_rest() {
                     let agent = agent();
                     barrier.wait();
                     let t0 = Instant::now();
-                    let mut r =
-                        agent.post(&url).header("content-type", "audio/flac").send(&jfk[..]).expect("POST /transcribe");
-                    let retry = r.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
-                    (r.status().as_u16(), retry, r.body_mut().read_to_string().expect("body"), t0.elapsed())
+                    let mut r = agent
+                        .post(&url)
+                        .header("content-type", "audio/flac")
+                        .send(&jfk[..])
+                        .expect("POST /transcribe");
+                    let retry = r
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    (
+                        r.status().as_u16(),
+                        retry,
+                        r.body_mut().read_to_string().expect("body"),
+                        t0.elapsed(),
+                    )
                 })
             })
             .collect();
@@ -36,7 +49,10 @@ fn one_slot_and_a_queue_of_one_refuse_the_excess_at_once_and_finish_the_rest() {
     assert!(served.len() <= 2 && refused.len() + served.len() == 4, "{results:?}");
     for (_, retry, body, took) in &refused {
         assert_eq!(openai_error(body)["code"], "server_busy");
-        assert!(retry.as_deref().and_then(|r| r.parse::<u64>().ok()).is_some_and(|s| s >= 1), "{retry:?}");
+        assert!(
+            retry.as_deref().and_then(|r| r.parse::<u64>().ok()).is_some_and(|s| s >= 1),
+            "{retry:?}"
+        );
         // At once: well before the transcription that holds the slot could end.
         assert!(*took < Duration::from_millis(1500), "refused after {took:?}");
     }
@@ -44,7 +60,8 @@ fn one_slot_and_a_queue_of_one_refuse_the_excess_at_once_and_finish_the_rest() {
         assert!(body.contains("ask not what your country can do for you"), "{body}");
     }
     let m = host.metrics();
-    let rejected = format!(r#"stt_requests_rejected_total{{reason="queue_full"}} {}"#, refused.len());
+    let rejected =
+        format!(r#"stt_requests_rejected_total{{reason="queue_full"}} {}"#, refused.len());
     assert!(m.contains(&rejected), "{rejected} not in\n{m}");
     assert!(m.contains("stt_instance_slots 1") && m.contains("stt_queue_capacity 1"), "{m}");
 }

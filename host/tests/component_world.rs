@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use wasmtime::component::Component;
 
 fn component(var: &str) -> (wasmtime::Engine, Component) {
-    let wasm = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| panic!("{var} (make test sets it)"));
+    let wasm = std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("{var} (make test sets it)"));
     let engine = wasmtime::Engine::default();
     let cache = std::env::temp_dir().join("stt-component-world-cache");
     let c = stt_host::component_cache::load(&engine, &wasm, &cache).expect("compile the function");
@@ -53,8 +55,11 @@ fn snapshot_component_imports_standard_wasi_and_spin_variables_only() {
 fn snapshot_memory_is_mapped_copy_on_write_by_stock_wasmtime() {
     // Spin and SpinKube run wasmtime with its default settings: the shipped snapshot's initial
     // memory must be dense enough for them to map it instead of copying it per instance.
-    let wasm = std::env::var_os("STT_FUNCTION_WASM").map(PathBuf::from).expect("STT_FUNCTION_WASM (make test sets it)");
-    let images = stt_host::memory_image::memory_images(&std::fs::read(&wasm).expect("snapshot")).expect("parse");
+    let wasm = std::env::var_os("STT_FUNCTION_WASM")
+        .map(PathBuf::from)
+        .expect("STT_FUNCTION_WASM (make test sets it)");
+    let images = stt_host::memory_image::memory_images(&std::fs::read(&wasm).expect("snapshot"))
+        .expect("parse");
     let main = images.first().expect("the snapshot has an initial memory");
     // The model is in it (tiny.en int8 is tens of megabytes).
     assert!(main.data_bytes > 20 << 20, "{main:?}");

@@ -21,7 +21,8 @@ fn sigterm_lets_the_in_flight_transcription_finish_then_exits_zero() {
         }
         host.terminate();
         std::thread::sleep(Duration::from_millis(200));
-        let r = agent().get(format!("{}/readyz", host.admin())).call().expect("readyz while draining");
+        let r =
+            agent().get(format!("{}/readyz", host.admin())).call().expect("readyz while draining");
         assert_eq!(r.status(), 503, "not ready while draining");
         let addr = host.base.trim_start_matches("http://");
         assert!(TcpStream::connect(addr).is_err(), "a new connection was accepted while draining");

@@ -16,8 +16,12 @@ fn runtime() -> &'static (wasmtime::Engine, Component) {
             .map(PathBuf::from)
             .expect("STT_CLI_WASM names the stt.wasm command (make test sets it)");
         let engine = wasmtime::Engine::default();
-        let cache = wasm.parent().map(|p| p.join("cwasm-cache")).unwrap_or_else(|| PathBuf::from("cwasm-cache"));
-        let component = stt_host::component_cache::load(&engine, &wasm, &cache).expect("compile stt.wasm");
+        let cache = wasm
+            .parent()
+            .map(|p| p.join("cwasm-cache"))
+            .unwrap_or_else(|| PathBuf::from("cwasm-cache"));
+        let component =
+            stt_host::component_cache::load(&engine, &wasm, &cache).expect("compile stt.wasm");
         (engine, component)
     })
 }
@@ -25,7 +29,9 @@ fn runtime() -> &'static (wasmtime::Engine, Component) {
 fn run_stt(files: &[&str], dir: &str) -> CommandOutput {
     let (engine, component) = runtime();
     let mut args: Vec<String> =
-        ["stt", "transcribe", "--model", "/models/tiny.en", "--format", "json"].map(String::from).to_vec();
+        ["stt", "transcribe", "--model", "/models/tiny.en", "--format", "json"]
+            .map(String::from)
+            .to_vec();
     args.extend(files.iter().map(|f| format!("/data/{f}")));
     let preopens = [
         Preopen { host: models_dir(), guest: "/models".into() },
@@ -35,7 +41,10 @@ fn run_stt(files: &[&str], dir: &str) -> CommandOutput {
 }
 
 fn lines(out: &CommandOutput) -> Vec<serde_json::Value> {
-    out.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect()
+    out.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
 }
 
 #[test]
@@ -45,10 +54,13 @@ fn wasm_gives_the_same_text_as_native_for_jfk() {
     let wasm_text = lines(&out)[0]["text"].as_str().expect("text").to_string();
     let native = Engine::load_dir(&models_dir().join("tiny.en")).expect("native model");
     let bytes = std::fs::read(data_dir().join("jfk.flac")).expect("jfk.flac");
-    let t = native.transcribe_bytes(bytes, AudioLimits::default(), &TranscribeOptions::default()).expect("native");
+    let t = native
+        .transcribe_bytes(bytes, AudioLimits::default(), &TranscribeOptions::default())
+        .expect("native");
     assert_eq!(wasm_text, t.text);
     assert!(
-        wasm_text.starts_with("And so my fellow Americans ask not what your country can do for you"),
+        wasm_text
+            .starts_with("And so my fellow Americans ask not what your country can do for you"),
         "{wasm_text}"
     );
 }
@@ -73,7 +85,10 @@ fn wasm_survives_every_bad_input() {
         let error = r.get("error").and_then(|e| e.as_str());
         match expect.as_str() {
             "error" => assert!(error.is_some() && r["client_error"] == true, "{file}: {r}"),
-            "jfk" => assert!(r["text"].as_str().is_some_and(|t| t.contains("fellow Americans")), "{file}: {r}"),
+            "jfk" => assert!(
+                r["text"].as_str().is_some_and(|t| t.contains("fellow Americans")),
+                "{file}: {r}"
+            ),
             "empty" => assert_eq!(r["text"], "", "{file}: {r}"),
             _ => assert!(error.is_none() || r["client_error"] == true, "{file}: {r}"),
         }

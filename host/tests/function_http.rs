@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use common::{
-    HostKind, Server, agent, assert_still_serves, data_dir, multipart, openai_error, start_on, transcribe_jfk,
+    HostKind, Server, agent, assert_still_serves, data_dir, multipart, openai_error, start_on,
+    transcribe_jfk,
 };
 use stt_testkit::http::{get, post};
 
@@ -46,7 +47,8 @@ fn serve_basic_requests(kind: HostKind) -> (Server, Option<String>) {
     assert!(v["text"].as_str().is_some_and(|t| t.starts_with("And so my fellow Americans")), "{v}");
 
     let (ct, body) = multipart(&jfk, "text");
-    let (status, text) = post(&agent, &format!("{}/v1/audio/transcriptions", host.base), &ct, &body);
+    let (status, text) =
+        post(&agent, &format!("{}/v1/audio/transcriptions", host.base), &ct, &body);
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("ask not what your country can do for you"), "{text}");
 
@@ -63,7 +65,8 @@ fn serve_basic_requests(kind: HostKind) -> (Server, Option<String>) {
         .send(&b"not audio"[..])
         .expect("POST");
     assert_eq!(r.status(), 415);
-    let request_id = r.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let request_id =
+        r.headers().get("x-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
     openai_error(&r.body_mut().read_to_string().expect("body"));
     (host, request_id)
 }
@@ -92,7 +95,9 @@ fn stt_host_counts_logs_and_probes_every_request() {
     }
     let log = host.log_text();
     assert!(
-        log.lines().any(|l| l.contains(&request_id) && l.contains("status=415") && l.contains("/transcribe")),
+        log.lines().any(|l| l.contains(&request_id)
+            && l.contains("status=415")
+            && l.contains("/transcribe")),
         "no log line for {request_id}:\n{log}"
     );
     for probe in ["healthz", "readyz"] {
@@ -122,7 +127,11 @@ fn the_official_openai_client_transcribes_in_every_format(kind: HostKind) {
         .output()
         .expect("python3 (make test installs the openai package)");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(stdout.lines().filter(|l| l.ends_with(" ok")).count(), 5, "{stdout}");
 }
 
@@ -144,7 +153,8 @@ fn every_bad_input_gets_its_expected_answer(kind: HostKind) {
         let bytes = std::fs::read(data_dir().join("bad").join(file)).expect("bad file");
         let (ct, body) = multipart(&bytes, "json");
         let (status, text) = post(&agent, &url, &ct, &body);
-        let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {text}: {e}"));
+        let v: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {text}: {e}"));
         eprintln!("{file} ({expect}): {status} {v}");
         assert!(status < 500, "{file}: {status} {v}");
         if status != 200 {
@@ -153,9 +163,16 @@ fn every_bad_input_gets_its_expected_answer(kind: HostKind) {
         let text = v["text"].as_str().unwrap_or_default().to_lowercase();
         match expect.as_str() {
             "error" => assert!((400..500).contains(&status), "{file}: {status}"),
-            "jfk" => assert!(status == 200 && text.contains("ask not what your country can do for you"), "{file}: {v}"),
-            "empty" => assert!(status == 200 && text.split_whitespace().count() <= 2, "{file}: {v}"),
-            "error_or_empty" => assert!(status != 200 || text.split_whitespace().count() <= 2, "{file}: {v}"),
+            "jfk" => assert!(
+                status == 200 && text.contains("ask not what your country can do for you"),
+                "{file}: {v}"
+            ),
+            "empty" => {
+                assert!(status == 200 && text.split_whitespace().count() <= 2, "{file}: {v}")
+            }
+            "error_or_empty" => {
+                assert!(status != 200 || text.split_whitespace().count() <= 2, "{file}: {v}")
+            }
             _ => {}
         }
     }
@@ -163,8 +180,13 @@ fn every_bad_input_gets_its_expected_answer(kind: HostKind) {
 }
 
 fn limits_set_through_spin_variables_give_openai_errors(kind: HostKind) {
-    let host =
-        start_on(kind, &[("SPIN_VARIABLE_MAX_DURATION_SECONDS", "5"), ("SPIN_VARIABLE_UPLOAD_LIMIT_BYTES", "3145728")]);
+    let host = start_on(
+        kind,
+        &[
+            ("SPIN_VARIABLE_MAX_DURATION_SECONDS", "5"),
+            ("SPIN_VARIABLE_UPLOAD_LIMIT_BYTES", "3145728"),
+        ],
+    );
     let agent = agent();
     let url = format!("{}/v1/audio/transcriptions", host.base);
     let jfk = std::fs::read(data_dir().join("jfk.flac")).expect("jfk");
@@ -172,10 +194,23 @@ fn limits_set_through_spin_variables_give_openai_errors(kind: HostKind) {
     assert_eq!(error_status(&agent, &url, &ct, &body), 422, "11 s over a 5 s limit");
     let (ct, body) = multipart(&vec![0u8; 4 << 20], "json");
     assert_eq!(error_status(&agent, &url, &ct, &body), 413);
-    assert_eq!(error_status(&agent, &url, "multipart/form-data; boundary=x", b"--x\r\nbroken"), 400);
+    assert_eq!(
+        error_status(&agent, &url, "multipart/form-data; boundary=x", b"--x\r\nbroken"),
+        400
+    );
     let b = "----x";
-    let no_file = format!("--{b}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--{b}--\r\n");
-    assert_eq!(error_status(&agent, &url, &format!("multipart/form-data; boundary={b}"), no_file.as_bytes()), 400);
+    let no_file = format!(
+        "--{b}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n--{b}--\r\n"
+    );
+    assert_eq!(
+        error_status(
+            &agent,
+            &url,
+            &format!("multipart/form-data; boundary={b}"),
+            no_file.as_bytes()
+        ),
+        400
+    );
     assert_still_serves(&agent, &host);
 }
 

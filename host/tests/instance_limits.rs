@@ -5,12 +5,16 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Server as Host, agent, assert_still_serves, manifest_with_hog, openai_error, start_host, transcribe_jfk};
+use common::{
+    Server as Host, agent, assert_still_serves, manifest_with_hog, openai_error, start_host,
+    transcribe_jfk,
+};
 
 /// POSTs to a hog route; status, body and how long it took.
 fn hog(host: &Host, route: &str) -> (u16, String, Duration) {
     let t0 = Instant::now();
-    let mut r = agent().post(format!("{}/hog/{route}", host.base)).send(&b""[..]).expect("POST hog");
+    let mut r =
+        agent().post(format!("{}/hog/{route}", host.base)).send(&b""[..]).expect("POST hog");
     (r.status().as_u16(), r.body_mut().read_to_string().expect("body"), t0.elapsed())
 }
 
@@ -29,11 +33,17 @@ fn a_spinning_instance_is_stopped_at_its_cpu_budget_while_a_concurrent_transcrip
         assert_eq!(status, 504, "{body}");
         assert_eq!(openai_error(&body)["code"], "cpu_budget_exceeded");
         // Wall time ≥ CPU time; the budget is checked every 10 ms of it.
-        assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(10), "stopped after {took:?}");
+        assert!(
+            took >= Duration::from_secs(2) && took < Duration::from_secs(10),
+            "stopped after {took:?}"
+        );
     });
     let m = host.metrics();
     assert!(m.contains("stt_cpu_budget_exceeded_total 1"), "{m}");
-    assert!(m.contains(r#"http_requests_total{path="/hog/...",method="POST",status="504"} 1"#), "{m}");
+    assert!(
+        m.contains(r#"http_requests_total{path="/hog/...",method="POST",status="504"} 1"#),
+        "{m}"
+    );
     assert_still_serves(&agent(), &host);
 }
 
@@ -45,7 +55,10 @@ fn an_instance_blocked_without_cpu_is_stopped_at_its_wall_clock_deadline() {
     let (status, body, took) = hog(&host, "sleep");
     assert_eq!(status, 504, "{body}");
     assert_eq!(openai_error(&body)["code"], "deadline_exceeded");
-    assert!(took >= Duration::from_secs(7) && took < Duration::from_secs(12), "stopped after {took:?}");
+    assert!(
+        took >= Duration::from_secs(7) && took < Duration::from_secs(12),
+        "stopped after {took:?}"
+    );
     assert!(host.metrics().contains("stt_wall_deadline_exceeded_total 1"));
     let (status, body, _) = hog(&host, "ok");
     assert_eq!((status, body.as_str()), (200, "ok"));

@@ -16,11 +16,14 @@ fn manifests_validate_and_alerts_use_metrics_the_host_exports() {
     assert_eq!(status, 200, "{body}");
     let metrics = std::env::temp_dir().join(format!("stt-metrics-{}.txt", std::process::id()));
     std::fs::write(&metrics, host.metrics()).expect("write metrics");
-    let crds =
-        std::env::var_os("STT_SPINKUBE_CRDS").map(PathBuf::from).unwrap_or_else(|| workspace().join("../shared/k8s"));
-    let node_modules = std::env::var_os("STT_NODE_MODULES").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/stt-edge/npm/node_modules")
-    });
+    let crds = std::env::var_os("STT_SPINKUBE_CRDS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("../shared/k8s"));
+    let node_modules =
+        std::env::var_os("STT_NODE_MODULES").map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").expect("HOME"))
+                .join(".cache/stt-edge/npm/node_modules")
+        });
     let out = Command::new("python3")
         .arg(workspace().join("k8s/tests/validate.py"))
         .arg("--metrics")

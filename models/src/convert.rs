@@ -106,18 +106,33 @@ fn setting(m: &Ct2Model<'_>, name: &str) -> Result<i64, ConvertError> {
     m.setting(name).ok_or_else(|| ConvertError::Missing(name.to_string()))
 }
 
-fn require(m: &Ct2Model<'_>, name: &str, want: i64, supported: &'static str) -> Result<(), ConvertError> {
+fn require(
+    m: &Ct2Model<'_>,
+    name: &str,
+    want: i64,
+    supported: &'static str,
+) -> Result<(), ConvertError> {
     match m.setting(name) {
-        Some(v) if v != want => Err(ConvertError::Unsupported { name: name.to_string(), value: v, supported }),
+        Some(v) if v != want => {
+            Err(ConvertError::Unsupported { name: name.to_string(), value: v, supported })
+        }
         _ => Ok(()),
     }
 }
 
 fn count_layers(m: &Ct2Model<'_>, prefix: &str) -> usize {
-    (0..).take_while(|i| m.get(&format!("{prefix}/layer_{i}/ffn/linear_0/weight")).is_some()).count()
+    (0..)
+        .take_while(|i| m.get(&format!("{prefix}/layer_{i}/ffn/linear_0/weight")).is_some())
+        .count()
 }
 
-fn layer_norm<'a>(m: &Ct2Model<'a>, out: &mut Out<'a>, from: &str, to: &str, d: usize) -> Result<(), ConvertError> {
+fn layer_norm<'a>(
+    m: &Ct2Model<'a>,
+    out: &mut Out<'a>,
+    from: &str,
+    to: &str,
+    d: usize,
+) -> Result<(), ConvertError> {
     for (ct2, hf) in [("gamma", "weight"), ("beta", "bias")] {
         let v = var(m, &format!("{from}/{ct2}"))?;
         expect_shape(v, &[d])?;
@@ -126,7 +141,13 @@ fn layer_norm<'a>(m: &Ct2Model<'a>, out: &mut Out<'a>, from: &str, to: &str, d: 
     Ok(())
 }
 
-fn linear<'a>(m: &Ct2Model<'a>, out: &mut Out<'a>, from: &str, to: &str, shape: &[usize]) -> Result<(), ConvertError> {
+fn linear<'a>(
+    m: &Ct2Model<'a>,
+    out: &mut Out<'a>,
+    from: &str,
+    to: &str,
+    shape: &[usize],
+) -> Result<(), ConvertError> {
     let w = var(m, &format!("{from}/weight"))?;
     expect_shape(w, shape)?;
     out.put(format!("{to}.weight"), w);
@@ -178,10 +199,23 @@ fn ffn<'a>(
     linear(m, out, &format!("{from}/ffn/linear_1"), &format!("{to}.fc2"), &[d, ffn])
 }
 
-fn self_attention<'a>(m: &Ct2Model<'a>, out: &mut Out<'a>, from: &str, to: &str, d: usize) -> Result<(), ConvertError> {
+fn self_attention<'a>(
+    m: &Ct2Model<'a>,
+    out: &mut Out<'a>,
+    from: &str,
+    to: &str,
+    d: usize,
+) -> Result<(), ConvertError> {
     let sa = format!("{from}/self_attention");
     layer_norm(m, out, &format!("{sa}/layer_norm"), &format!("{to}.self_attn_layer_norm"), d)?;
-    fused(m, out, &format!("{sa}/linear_0"), &format!("{to}.self_attn"), &["q_proj", "k_proj", "v_proj"], d)?;
+    fused(
+        m,
+        out,
+        &format!("{sa}/linear_0"),
+        &format!("{to}.self_attn"),
+        &["q_proj", "k_proj", "v_proj"],
+        d,
+    )?;
     linear(m, out, &format!("{sa}/linear_1"), &format!("{to}.self_attn.out_proj"), &[d, d])
 }
 
@@ -231,7 +265,9 @@ pub fn convert(m: &Ct2Model<'_>, ct2_config: &[u8]) -> Result<Converted, Convert
         decoder_heads: setting(m, "decoder/num_heads")? as usize,
         ffn_dim,
     };
-    for (name, heads) in [("encoder/num_heads", dims.encoder_heads), ("decoder/num_heads", dims.decoder_heads)] {
+    for (name, heads) in
+        [("encoder/num_heads", dims.encoder_heads), ("decoder/num_heads", dims.decoder_heads)]
+    {
         if heads == 0 || d % heads != 0 {
             return Err(ConvertError::Unsupported {
                 name: name.into(),
@@ -260,10 +296,35 @@ pub fn convert(m: &Ct2Model<'_>, ct2_config: &[u8]) -> Result<Converted, Convert
         let (from, to) = (format!("decoder/layer_{i}"), format!("{dd}.layers.{i}"));
         self_attention(m, &mut out, &from, &to, d)?;
         let ca = format!("{from}/attention");
-        layer_norm(m, &mut out, &format!("{ca}/layer_norm"), &format!("{to}.encoder_attn_layer_norm"), d)?;
-        linear(m, &mut out, &format!("{ca}/linear_0"), &format!("{to}.encoder_attn.q_proj"), &[d, d])?;
-        fused(m, &mut out, &format!("{ca}/linear_1"), &format!("{to}.encoder_attn"), &["k_proj", "v_proj"], d)?;
-        linear(m, &mut out, &format!("{ca}/linear_2"), &format!("{to}.encoder_attn.out_proj"), &[d, d])?;
+        layer_norm(
+            m,
+            &mut out,
+            &format!("{ca}/layer_norm"),
+            &format!("{to}.encoder_attn_layer_norm"),
+            d,
+        )?;
+        linear(
+            m,
+            &mut out,
+            &format!("{ca}/linear_0"),
+            &format!("{to}.encoder_attn.q_proj"),
+            &[d, d],
+        )?;
+        fused(
+            m,
+            &mut out,
+            &format!("{ca}/linear_1"),
+            &format!("{to}.encoder_attn"),
+            &["k_proj", "v_proj"],
+            d,
+        )?;
+        linear(
+            m,
+            &mut out,
+            &format!("{ca}/linear_2"),
+            &format!("{to}.encoder_attn.out_proj"),
+            &[d, d],
+        )?;
         ffn(m, &mut out, &from, &to, d, ffn_dim)?;
     }
     layer_norm(m, &mut out, "decoder/layer_norm", &format!("{dd}.layer_norm"), d)?;
@@ -271,7 +332,9 @@ pub fn convert(m: &Ct2Model<'_>, ct2_config: &[u8]) -> Result<Converted, Convert
     let views = out
         .tensors
         .iter()
-        .map(|(name, (shape, dtype, data))| Ok((name.clone(), TensorView::new(*dtype, shape.clone(), data)?)))
+        .map(|(name, (shape, dtype, data))| {
+            Ok((name.clone(), TensorView::new(*dtype, shape.clone(), data)?))
+        })
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
     let meta = HashMap::from([
         ("format".to_string(), "pt".to_string()),

@@ -18,7 +18,9 @@ pub enum Ct2Error {
     UnsupportedVersion(u32),
     #[error("model.bin variable `{name}` has unknown dtype code {code}")]
     UnknownDtype { name: String, code: u8 },
-    #[error("model.bin variable `{name}`: shape {shape:?} of {dtype:?} needs {expected} bytes, file says {actual}")]
+    #[error(
+        "model.bin variable `{name}`: shape {shape:?} of {dtype:?} needs {expected} bytes, file says {actual}"
+    )]
     SizeMismatch { name: String, shape: Vec<usize>, dtype: Dtype, expected: usize, actual: usize },
     #[error("model.bin string at byte {offset} is not UTF-8 or lacks its trailing NUL")]
     BadString { offset: usize },
@@ -137,7 +139,9 @@ impl<'a> Cursor<'a> {
         let len = self.u16(what)? as usize;
         let bytes = self.take(len, what)?;
         match bytes.split_last() {
-            Some((0, text)) => std::str::from_utf8(text).map(str::to_owned).map_err(|_| Ct2Error::BadString { offset }),
+            Some((0, text)) => std::str::from_utf8(text)
+                .map(str::to_owned)
+                .map_err(|_| Ct2Error::BadString { offset }),
             _ => Err(Ct2Error::BadString { offset }),
         }
     }
@@ -164,9 +168,11 @@ pub fn parse(buf: &[u8]) -> Result<Ct2Model<'_>, Ct2Error> {
             shape.push(c.u32("dimension")? as usize);
         }
         let code = c.u8("dtype")?;
-        let dtype = Dtype::from_code(code).ok_or_else(|| Ct2Error::UnknownDtype { name: name.clone(), code })?;
+        let dtype = Dtype::from_code(code)
+            .ok_or_else(|| Ct2Error::UnknownDtype { name: name.clone(), code })?;
         let actual = c.u32("byte count")? as usize;
-        let expected = shape.iter().try_fold(dtype.size(), |acc, &d| acc.checked_mul(d)).unwrap_or(usize::MAX);
+        let expected =
+            shape.iter().try_fold(dtype.size(), |acc, &d| acc.checked_mul(d)).unwrap_or(usize::MAX);
         if expected != actual {
             return Err(Ct2Error::SizeMismatch { name, shape, dtype, expected, actual });
         }

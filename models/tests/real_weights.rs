@@ -10,7 +10,9 @@ use stt_models::{convert, ct2};
 use stt_testkit::paths::{models_dir, workspace};
 
 fn wheel_cache() -> PathBuf {
-    std::env::var_os("STT_WHEEL_CACHE").map(PathBuf::from).unwrap_or_else(|| workspace().join("models/.wheels"))
+    std::env::var_os("STT_WHEEL_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("models/.wheels"))
 }
 
 fn tiny_wheel() -> PathBuf {
@@ -31,13 +33,18 @@ fn converted_tiny_en_loads_in_candle_transformers() {
     use candle_transformers::models::whisper::{Config, model::Whisper};
     let dir = models_dir().join("tiny.en");
     let config: Config =
-        serde_json::from_slice(&std::fs::read(dir.join("config.json")).expect("config")).expect("candle reads it");
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).expect("config"))
+            .expect("candle reads it");
     assert_eq!((config.d_model, config.encoder_layers, config.vocab_size), (384, 4, 51864));
     let bytes = std::fs::read(dir.join("model.safetensors")).expect("weights");
-    let vb =
-        candle_nn::VarBuilder::from_buffered_safetensors(bytes, candle_core::DType::F32, &candle_core::Device::Cpu)
-            .expect("safetensors");
-    Whisper::load(&vb, config).expect("every tensor candle-transformers asks for is there, with its shape");
+    let vb = candle_nn::VarBuilder::from_buffered_safetensors(
+        bytes,
+        candle_core::DType::F32,
+        &candle_core::Device::Cpu,
+    )
+    .expect("safetensors");
+    Whisper::load(&vb, config)
+        .expect("every tensor candle-transformers asks for is there, with its shape");
 }
 
 #[test]

@@ -15,7 +15,10 @@ pub fn multipart(fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> (Strin
     let b = "----stt-test-boundary";
     let mut body = Vec::new();
     for (k, v) in fields {
-        body.extend(format!("--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").into_bytes());
+        body.extend(
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .into_bytes(),
+        );
     }
     if let Some((name, bytes)) = file {
         body.extend(
@@ -45,7 +48,12 @@ pub fn get(agent: &ureq::Agent, url: &str) -> (u16, String) {
 }
 
 /// POSTs a file to `{base}/transcribe` as `content_type`: the status and body.
-pub fn post_audio(agent: &ureq::Agent, base: &str, file: &Path, content_type: &str) -> (u16, String) {
+pub fn post_audio(
+    agent: &ureq::Agent,
+    base: &str,
+    file: &Path,
+    content_type: &str,
+) -> (u16, String) {
     post(agent, &format!("{base}/transcribe"), content_type, &crate::paths::read(file))
 }
 

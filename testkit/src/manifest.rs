@@ -17,7 +17,13 @@ pub struct Component {
 impl Component {
     /// `source` served on `route` (e.g. `/...`).
     pub fn new(id: &str, route: &str, source: &Path) -> Self {
-        Self { id: id.into(), route: route.into(), source: absolute(source), files: Vec::new(), variables: Vec::new() }
+        Self {
+            id: id.into(),
+            route: route.into(),
+            source: absolute(source),
+            files: Vec::new(),
+            variables: Vec::new(),
+        }
     }
 
     /// The function: `source` on `/...` with `models` mounted at `/models` and `model_dir` the
@@ -47,7 +53,8 @@ fn absolute(p: &Path) -> PathBuf {
 pub fn write(name: &str, components: &[Component]) -> PathBuf {
     let mut text = format!("spin_manifest_version = 2\n[application]\nname = \"{name}\"\n");
     for c in components {
-        let _ = write!(text, "[[trigger.http]]\nroute = \"{}\"\ncomponent = \"{}\"\n", c.route, c.id);
+        let _ =
+            write!(text, "[[trigger.http]]\nroute = \"{}\"\ncomponent = \"{}\"\n", c.route, c.id);
     }
     for c in components {
         let _ = writeln!(text, "[component.{}]\nsource = \"{}\"", c.id, c.source.display());

@@ -60,7 +60,11 @@ impl Launch {
     }
 
     /// The same manifest under either host.
-    pub fn on(kind: HostKind, stt_host_binary: impl Into<PathBuf>, manifest: impl Into<PathBuf>) -> Self {
+    pub fn on(
+        kind: HostKind,
+        stt_host_binary: impl Into<PathBuf>,
+        manifest: impl Into<PathBuf>,
+    ) -> Self {
         match kind {
             HostKind::SttHost => Self::stt_host(stt_host_binary, manifest),
             HostKind::Spin => Self::spin(manifest),
@@ -99,8 +103,8 @@ impl Launch {
     pub fn start(self) -> Result<Server, LaunchError> {
         // One Spin start at a time in this process: the first compiles the component into
         // wasmtime's cache, the others then load it instead of compiling it side by side.
-        let _one_spin_start =
-            (self.kind == HostKind::Spin).then(|| SPIN_START.lock().unwrap_or_else(|p| p.into_inner()));
+        let _one_spin_start = (self.kind == HostKind::Spin)
+            .then(|| SPIN_START.lock().unwrap_or_else(|p| p.into_inner()));
         let dir = temp_dir(match self.kind {
             HostKind::SttHost => "host",
             HostKind::Spin => "spin",
@@ -126,7 +130,8 @@ impl Launch {
                 let port = free_port();
                 // Spin resolves direct mounts against its working directory: run it where the
                 // manifest is, as a developer does.
-                let manifest = self.manifest.canonicalize().unwrap_or_else(|_| self.manifest.clone());
+                let manifest =
+                    self.manifest.canonicalize().unwrap_or_else(|_| self.manifest.clone());
                 if let Some(dir) = manifest.parent() {
                     cmd.current_dir(dir);
                 }
@@ -141,8 +146,8 @@ impl Launch {
             }
         };
         let program = self.program.display().to_string();
-        let stderr =
-            std::fs::File::create(&log).map_err(|source| LaunchError::Spawn { program: program.clone(), source })?;
+        let stderr = std::fs::File::create(&log)
+            .map_err(|source| LaunchError::Spawn { program: program.clone(), source })?;
         // Its own process group, so that dropping the server also stops what it started
         // (`spin up` runs the trigger as a child process).
         let mut child = cmd
@@ -154,7 +159,8 @@ impl Launch {
             .spawn()
             .map_err(|source| LaunchError::Spawn { program: program.clone(), source })?;
         let lines = forward_stdout(&mut child, &log);
-        let mut server = Server { kind: self.kind, child, base: String::new(), admin: None, log, dir };
+        let mut server =
+            Server { kind: self.kind, child, base: String::new(), admin: None, log, dir };
         let deadline = Instant::now() + START_LIMIT;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -196,7 +202,10 @@ impl Launch {
 /// A port the OS just handed out and released (a small race with other processes, acceptable
 /// for tests on one machine).
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
 }
 
 /// Copies the child's stdout into `log` for as long as it runs (a host whose stdout is closed
@@ -232,8 +241,10 @@ pub struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ =
-            Command::new("kill").args(["-KILL", "--", &format!("-{}", self.child.id())]).stderr(Stdio::null()).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -252,7 +263,10 @@ impl Server {
 
     /// The admin listener's `/metrics` text.
     pub fn metrics(&self) -> String {
-        let mut r = crate::http::agent().get(format!("{}/metrics", self.admin())).call().expect("GET /metrics");
+        let mut r = crate::http::agent()
+            .get(format!("{}/metrics", self.admin()))
+            .call()
+            .expect("GET /metrics");
         assert_eq!(r.status(), 200);
         r.body_mut().read_to_string().expect("metrics body")
     }
@@ -272,7 +286,10 @@ impl Server {
 
     /// Sends SIGTERM, as Kubernetes does when it stops a pod.
     pub fn terminate(&self) {
-        let ok = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().expect("kill");
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
         assert!(ok.success());
     }
 
@@ -290,7 +307,8 @@ impl Server {
 
     /// CPU seconds the process has used (user + system), from /proc.
     pub fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
         // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
         let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
         let f: Vec<&str> = rest.split_whitespace().collect();

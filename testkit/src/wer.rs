@@ -112,7 +112,8 @@ pub fn normalize_english(text: &str) -> Vec<String> {
             let mut value = n;
             if n >= 20
                 && n % 10 == 0
-                && let Some(u) = words.get(i + 1).and_then(|w| number_word(w)).filter(|&u| (1..10).contains(&u))
+                && let Some(u) =
+                    words.get(i + 1).and_then(|w| number_word(w)).filter(|&u| (1..10).contains(&u))
             {
                 value += u;
                 i += 1;
@@ -174,7 +175,10 @@ pub const LONG_FORM_CLIPS: &[&str] = &[
 ];
 
 /// Decodes the named clips of `dir` and joins them, half a second of silence after each.
-pub fn join_clips(dir: &std::path::Path, names: &[&str]) -> Result<Vec<f32>, stt_engine::EngineError> {
+pub fn join_clips(
+    dir: &std::path::Path,
+    names: &[&str],
+) -> Result<Vec<f32>, stt_engine::EngineError> {
     let mut pcm = Vec::new();
     for name in names {
         let bytes = crate::paths::read(&dir.join(name));

@@ -82,7 +82,8 @@ fn run() -> anyhow::Result<ExitCode> {
         precision,
     } = Cli::parse().cmd;
     let started = Instant::now();
-    let engine = Engine::load_dir_with(&model, precision).with_context(|| format!("loading {}", model.display()))?;
+    let engine = Engine::load_dir_with(&model, precision)
+        .with_context(|| format!("loading {}", model.display()))?;
     if timings {
         println!("{}", serde_json::json!({ "load_s": started.elapsed().as_secs_f64() }));
     }
@@ -106,7 +107,9 @@ fn run() -> anyhow::Result<ExitCode> {
                     serde_json::json!({ "file": file, "text": t.text, "duration": t.duration, "transcribe_s": started.elapsed().as_secs_f64() })
                 ),
                 Format::Json => println!("{}", serde_json::json!({ "file": file, "text": t.text })),
-                Format::VerboseJson => println!("{}", serde_json::json!({ "file": file, "transcript": t })),
+                Format::VerboseJson => {
+                    println!("{}", serde_json::json!({ "file": file, "transcript": t }))
+                }
                 Format::Text => print!("{}", format::to_text(&t)),
                 Format::Srt => print!("{}", format::to_srt(&t)),
                 Format::Vtt => print!("{}", format::to_vtt(&t)),

@@ -14,7 +14,10 @@ static PRELOADED: OnceLock<(PathBuf, Arc<Engine>)> = OnceLock::new();
 
 /// The preloaded engine, when it was loaded from `dir` in `precision`.
 pub fn engine_for(dir: &Path, precision: Precision) -> Option<Arc<Engine>> {
-    PRELOADED.get().filter(|(d, e)| d == dir && e.model.precision == precision).map(|(_, e)| e.clone())
+    PRELOADED
+        .get()
+        .filter(|(d, e)| d == dir && e.model.precision == precision)
+        .map(|(_, e)| e.clone())
 }
 
 /// While set, freed heap memory is zeroed. A snapshot keeps every non-zero byte of linear

@@ -27,5 +27,9 @@ fn handle(req: Request) -> anyhow::Result<impl IntoResponse> {
         None => Function::new(config),
     };
     let r = function.observe_audio(log_audio_seconds).handle(request);
-    Ok(Response::builder().status(r.status).header("content-type", r.content_type).body(r.body).build())
+    Ok(Response::builder()
+        .status(r.status)
+        .header("content-type", r.content_type)
+        .body(r.body)
+        .build())
 }

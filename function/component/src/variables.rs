@@ -14,8 +14,12 @@ pub(crate) fn config() -> FunctionConfig {
     let d = FunctionConfig::default();
     FunctionConfig {
         model_dir: var("model_dir").map(PathBuf::from).unwrap_or(d.model_dir),
-        upload_limit: var("upload_limit_bytes").and_then(|v| v.parse().ok()).unwrap_or(d.upload_limit),
-        max_duration_s: var("max_duration_seconds").and_then(|v| v.parse().ok()).unwrap_or(d.max_duration_s),
+        upload_limit: var("upload_limit_bytes")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d.upload_limit),
+        max_duration_s: var("max_duration_seconds")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d.max_duration_s),
         default_language: var("default_language"),
         precision: var("precision").and_then(|v| v.parse().ok()).unwrap_or(d.precision),
     }

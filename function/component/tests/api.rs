@@ -7,8 +7,7 @@ use stt_function::api::{Function, FunctionConfig, Request, Response};
 use stt_testkit::http::words;
 use stt_testkit::paths::{data_dir, model_dir};
 
-const JFK: &str =
-    "and so my fellow americans ask not what your country can do for you ask what you can do for your country";
+const JFK: &str = "and so my fellow americans ask not what your country can do for you ask what you can do for your country";
 
 fn function(config: FunctionConfig) -> Function {
     let dir = model_dir("tiny.en");
@@ -36,7 +35,9 @@ fn assert_openai_error(r: &Response, status: u16) -> Value {
     let v: Value = serde_json::from_slice(&r.body).expect("JSON error body");
     assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
     assert!(
-        v["error"]["type"].is_string() && v["error"].get("param").is_some() && v["error"].get("code").is_some(),
+        v["error"]["type"].is_string()
+            && v["error"].get("param").is_some()
+            && v["error"].get("code").is_some(),
         "{v}"
     );
     v
@@ -57,20 +58,28 @@ fn jfk_in_every_response_format() {
     let mut f = function(FunctionConfig::default());
     let jfk = std::fs::read(data_dir().join("jfk.flac")).expect("jfk");
     for format in ["json", "text", "srt", "vtt", "verbose_json"] {
-        let (ct, body) = multipart(&[("model", "whisper-1"), ("response_format", format)], Some(&jfk));
+        let (ct, body) =
+            multipart(&[("model", "whisper-1"), ("response_format", format)], Some(&jfk));
         let r = post(&mut f, "/v1/audio/transcriptions", &ct, body);
         assert_eq!(r.status, 200, "{format}: {}", String::from_utf8_lossy(&r.body));
         let text = String::from_utf8_lossy(&r.body).into_owned();
         match format {
             "json" => assert_eq!(
-                words(serde_json::from_str::<Value>(&text).expect("json")["text"].as_str().expect("text")),
+                words(
+                    serde_json::from_str::<Value>(&text).expect("json")["text"]
+                        .as_str()
+                        .expect("text")
+                ),
                 JFK
             ),
             "text" => assert_eq!(words(&text), JFK),
             "verbose_json" => {
                 let v: Value = serde_json::from_str(&text).expect("json");
                 assert_eq!(words(v["text"].as_str().expect("text")), JFK);
-                assert_eq!((v["task"].as_str(), v["language"].as_str()), (Some("transcribe"), Some("en")));
+                assert_eq!(
+                    (v["task"].as_str(), v["language"].as_str()),
+                    (Some("transcribe"), Some("en"))
+                );
                 assert!((v["duration"].as_f64().expect("duration") - 11.0).abs() < 0.05);
                 let seg = &v["segments"][0];
                 for k in [
@@ -116,7 +125,11 @@ fn jfk_in_every_response_format() {
 
 #[test]
 fn bad_requests_get_openai_errors_and_the_next_request_succeeds() {
-    let mut f = function(FunctionConfig { upload_limit: 3 << 20, max_duration_s: 5.0, ..FunctionConfig::default() });
+    let mut f = function(FunctionConfig {
+        upload_limit: 3 << 20,
+        max_duration_s: 5.0,
+        ..FunctionConfig::default()
+    });
     let manifest = std::fs::read_to_string(data_dir().join("bad/manifest.tsv")).expect("manifest");
     for line in manifest.lines().skip(1) {
         let mut cols = line.split('\t');
@@ -148,10 +161,18 @@ fn bad_requests_get_openai_errors_and_the_next_request_succeeds() {
         "file"
     );
     assert_openai_error(
-        &post(&mut f, "/v1/audio/transcriptions", "multipart/form-data; boundary=x", b"--x\r\nnot a part".to_vec()),
+        &post(
+            &mut f,
+            "/v1/audio/transcriptions",
+            "multipart/form-data; boundary=x",
+            b"--x\r\nnot a part".to_vec(),
+        ),
         400,
     );
-    assert_openai_error(&post(&mut f, "/v1/audio/transcriptions", "application/json", b"{}".to_vec()), 400);
+    assert_openai_error(
+        &post(&mut f, "/v1/audio/transcriptions", "application/json", b"{}".to_vec()),
+        400,
+    );
     let (ct, body) = multipart(&[("model", "gpt-4o")], Some(b"x"));
     assert_openai_error(&post(&mut f, "/v1/audio/transcriptions", &ct, body), 400);
     let (ct, body) = multipart(&[("timestamp_granularities[]", "word")], Some(b"x"));

@@ -22,8 +22,10 @@ pub struct Engine {
 
 /// Reads a small file (config, tokenizer) whole.
 fn read_file(path: &Path) -> Result<Vec<u8>, EngineError> {
-    std::fs::read(path)
-        .map_err(|e| EngineError::ModelFiles { path: path.display().to_string(), message: e.to_string() })
+    std::fs::read(path).map_err(|e| EngineError::ModelFiles {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })
 }
 
 impl Engine {
@@ -35,16 +37,24 @@ impl Engine {
 
     /// The weights are read tensor by tensor, never whole (see `model::tensor_file`).
     pub fn load_dir_with(dir: &Path, precision: Precision) -> Result<Self, EngineError> {
-        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "whisper".into());
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "whisper".into());
         let config = read_file(&dir.join(CONFIG_FILE))?;
-        let config: Config = serde_json::from_slice(&config).map_err(|e| EngineError::Config(e.to_string()))?;
+        let config: Config =
+            serde_json::from_slice(&config).map_err(|e| EngineError::Config(e.to_string()))?;
         let tokenizer = WhisperTokenizer::from_bytes(&read_file(&dir.join(TOKENIZER_FILE))?)?;
         let model = Whisper::from_file(&dir.join(MODEL_FILE), config, precision)?;
         Ok(Self { name, model, tokenizer })
     }
 
     /// Transcribes 16 kHz mono samples, freeing them as soon as the mel spectrogram is computed.
-    pub fn transcribe_pcm(&self, pcm: Vec<f32>, options: &TranscribeOptions) -> Result<Transcript, EngineError> {
+    pub fn transcribe_pcm(
+        &self,
+        pcm: Vec<f32>,
+        options: &TranscribeOptions,
+    ) -> Result<Transcript, EngineError> {
         transcribe(&self.model, &self.tokenizer, pcm, options)
     }
 

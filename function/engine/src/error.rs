@@ -27,6 +27,12 @@ pub enum EngineError {
 impl EngineError {
     /// Whether the request (its audio or its options) is at fault, rather than the engine.
     pub fn is_client_error(&self) -> bool {
-        matches!(self, Self::Audio(_) | Self::UnknownLanguage(_) | Self::NeedsMultilingual(_) | Self::InvalidOption(_))
+        matches!(
+            self,
+            Self::Audio(_)
+                | Self::UnknownLanguage(_)
+                | Self::NeedsMultilingual(_)
+                | Self::InvalidOption(_)
+        )
     }
 }

@@ -17,7 +17,13 @@ pub fn to_srt(t: &Transcript) -> String {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            format!("{}\n{} --> {}\n{}\n\n", i + 1, timestamp(s.start, ','), timestamp(s.end, ','), s.text.trim())
+            format!(
+                "{}\n{} --> {}\n{}\n\n",
+                i + 1,
+                timestamp(s.start, ','),
+                timestamp(s.end, ','),
+                s.text.trim()
+            )
         })
         .collect()
 }
@@ -25,7 +31,12 @@ pub fn to_srt(t: &Transcript) -> String {
 pub fn to_vtt(t: &Transcript) -> String {
     let mut out = String::from("WEBVTT\n\n");
     for s in &t.segments {
-        out.push_str(&format!("{} --> {}\n{}\n\n", timestamp(s.start, '.'), timestamp(s.end, '.'), s.text.trim()));
+        out.push_str(&format!(
+            "{} --> {}\n{}\n\n",
+            timestamp(s.start, '.'),
+            timestamp(s.end, '.'),
+            s.text.trim()
+        ));
     }
     out
 }

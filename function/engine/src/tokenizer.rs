@@ -27,8 +27,11 @@ pub struct WhisperTokenizer {
 
 impl WhisperTokenizer {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EngineError> {
-        let inner = Tokenizer::from_bytes(bytes).map_err(|e| EngineError::Tokenizer(e.to_string()))?;
-        let id = |t: &str| inner.token_to_id(t).ok_or_else(|| EngineError::Tokenizer(format!("no token {t}")));
+        let inner =
+            Tokenizer::from_bytes(bytes).map_err(|e| EngineError::Tokenizer(e.to_string()))?;
+        let id = |t: &str| {
+            inner.token_to_id(t).ok_or_else(|| EngineError::Tokenizer(format!("no token {t}")))
+        };
         let sot = id("<|startoftranscript|>")?;
         let translate = id("<|translate|>")?;
         let no_timestamps = id("<|notimestamps|>")?;
@@ -56,7 +59,8 @@ impl WhisperTokenizer {
     }
 
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, EngineError> {
-        let enc = self.inner.encode(text, false).map_err(|e| EngineError::Tokenizer(e.to_string()))?;
+        let enc =
+            self.inner.encode(text, false).map_err(|e| EngineError::Tokenizer(e.to_string()))?;
         Ok(enc.get_ids().to_vec())
     }
 

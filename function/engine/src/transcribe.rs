@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::decoding::{
-    LogitFilters, TIME_PRECISION, Task, TranscribeOptions, WindowResult, decode_with_fallback, detect_language,
+    LogitFilters, TIME_PRECISION, Task, TranscribeOptions, WindowResult, decode_with_fallback,
+    detect_language,
 };
 use crate::error::EngineError;
 use crate::mel::{HOP_LENGTH, N_FRAMES, log_mel_spectrogram};
@@ -55,7 +56,9 @@ pub fn transcribe(
         return Err(EngineError::NeedsMultilingual("translation"));
     }
     let language_token = match (&o.language, multilingual) {
-        (Some(code), true) => Some(tok.language_token(code).ok_or_else(|| EngineError::UnknownLanguage(code.clone()))?),
+        (Some(code), true) => Some(
+            tok.language_token(code).ok_or_else(|| EngineError::UnknownLanguage(code.clone()))?,
+        ),
         (Some(code), false) if code != "en" => {
             return Err(EngineError::NeedsMultilingual("a language other than English"));
         }
@@ -68,7 +71,9 @@ pub fn transcribe(
     // instead of staying in the instance's memory for the whole request. NaN counts as loud.
     let hop_peaks: Vec<f32> = pcm
         .chunks(HOP_LENGTH)
-        .map(|c| c.iter().fold(0f32, |m, s| m.max(if s.is_nan() { f32::INFINITY } else { s.abs() })))
+        .map(|c| {
+            c.iter().fold(0f32, |m, s| m.max(if s.is_nan() { f32::INFINITY } else { s.abs() }))
+        })
         .collect();
     drop(pcm);
     let content_frames = mel.n_frames.saturating_sub(N_FRAMES);
@@ -94,7 +99,8 @@ pub fn transcribe(
         let segment_size = N_FRAMES.min(content_frames - seek);
         let time_offset = (seek * HOP_LENGTH) as f64 / 16_000.0;
         let segment_duration = (segment_size * HOP_LENGTH) as f64 / 16_000.0;
-        let hops = &hop_peaks[seek.min(hop_peaks.len())..(seek + segment_size).min(hop_peaks.len())];
+        let hops =
+            &hop_peaks[seek.min(hop_peaks.len())..(seek + segment_size).min(hop_peaks.len())];
         if hops.iter().all(|&p| p < SILENCE_PEAK) {
             seek += segment_size;
             continue;
@@ -105,8 +111,18 @@ pub fn transcribe(
             language_token = tok.language_token(&code);
             language = Some(code);
         }
-        let prompt = if o.condition_on_previous_text { &all_tokens[prompt_reset_since..] } else { &[][..] };
-        let r = decode_with_fallback(model, tok, &filters, &features, o, language_token, prompt, &mut rng)?;
+        let prompt =
+            if o.condition_on_previous_text { &all_tokens[prompt_reset_since..] } else { &[][..] };
+        let r = decode_with_fallback(
+            model,
+            tok,
+            &filters,
+            &features,
+            o,
+            language_token,
+            prompt,
+            &mut rng,
+        )?;
 
         let skip = o.no_speech_threshold.is_some_and(|t| r.no_speech_prob > t)
             && !o.logprob_threshold.is_some_and(|t| r.avg_logprob > t);
@@ -115,8 +131,15 @@ pub fn transcribe(
             continue;
         }
         let window_end = time_offset + segment_duration;
-        let (mut current, advance, resumed_tail) =
-            split_segments(tok, &r, seek, time_offset, segment_size, segment_duration, o.recover_trailing_speech)?;
+        let (mut current, advance, resumed_tail) = split_segments(
+            tok,
+            &r,
+            seek,
+            time_offset,
+            segment_size,
+            segment_duration,
+            o.recover_trailing_speech,
+        )?;
         for s in &mut current {
             s.end = s.end.min(window_end).min(duration);
             s.start = s.start.min(s.end);
@@ -141,7 +164,13 @@ pub fn transcribe(
         }
     }
     let text = segments.iter().map(|s| s.text.as_str()).collect::<String>().trim().to_string();
-    Ok(Transcript { text, language: language.unwrap_or_else(|| "en".into()), task: o.task, duration, segments })
+    Ok(Transcript {
+        text,
+        language: language.unwrap_or_else(|| "en".into()),
+        task: o.task,
+        duration,
+        segments,
+    })
 }
 
 /// Cuts a window's tokens at consecutive timestamp pairs into segments, and says how many mel

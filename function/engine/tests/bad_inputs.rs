@@ -14,12 +14,24 @@ fn every_bad_input_behaves_as_the_manifest_says() {
         let (file, expect) = (&row["file"], row["expect"].as_str());
         let bytes = read(&data_dir().join("bad").join(file));
         let started = std::time::Instant::now();
-        let result = tiny_en().transcribe_bytes(bytes, AudioLimits::default(), &TranscribeOptions::default());
-        eprintln!("{file} ({expect}) in {:?}: {:?}", started.elapsed(), result.as_ref().map(|t| &t.text));
+        let result = tiny_en().transcribe_bytes(
+            bytes,
+            AudioLimits::default(),
+            &TranscribeOptions::default(),
+        );
+        eprintln!(
+            "{file} ({expect}) in {:?}: {:?}",
+            started.elapsed(),
+            result.as_ref().map(|t| &t.text)
+        );
         match (expect, &result) {
-            ("error", Err(e)) => assert!(matches!(e, EngineError::Audio(_)) && e.is_client_error(), "{file}: {e}"),
+            ("error", Err(e)) => {
+                assert!(matches!(e, EngineError::Audio(_)) && e.is_client_error(), "{file}: {e}")
+            }
             ("error", Ok(t)) => panic!("{file}: expected an error, got {:?}", t.text),
-            ("error_or_text" | "error_or_empty", Err(e)) => assert!(e.is_client_error(), "{file}: {e}"),
+            ("error_or_text" | "error_or_empty", Err(e)) => {
+                assert!(e.is_client_error(), "{file}: {e}")
+            }
             ("error_or_text", Ok(_)) => {}
             ("error_or_empty" | "empty", Ok(t)) => {
                 assert!(t.text.split_whitespace().count() <= 2, "{file}: {:?}", t.text)
@@ -38,5 +50,8 @@ fn audio_over_the_duration_limit_is_refused_while_decoding() {
     let err = tiny_en()
         .transcribe_bytes(bytes, AudioLimits { max_duration_s: 5.0 }, &TranscribeOptions::default())
         .expect_err("11 s over a 5 s limit");
-    assert!(matches!(err, EngineError::Audio(stt_engine::audio::AudioError::TooLong { .. })), "{err}");
+    assert!(
+        matches!(err, EngineError::Audio(stt_engine::audio::AudioError::TooLong { .. })),
+        "{err}"
+    );
 }

@@ -7,7 +7,9 @@ use stt_engine::{AudioLimits, EngineError, Task, TranscribeOptions};
 
 #[test]
 fn detects_the_spoken_language() {
-    for (file, lang) in [("fleurs_de_000.ogg", "de"), ("fleurs_es_000.ogg", "es"), ("fleurs_fr_000.ogg", "fr")] {
+    for (file, lang) in
+        [("fleurs_de_000.ogg", "de"), ("fleurs_es_000.ogg", "es"), ("fleurs_fr_000.ogg", "fr")]
+    {
         let t = base()
             .transcribe_bytes(
                 read(&data_dir().join("multi").join(file)),
@@ -25,7 +27,11 @@ fn detects_the_spoken_language() {
 fn translates_german_to_english() {
     let o = TranscribeOptions { task: Task::Translate, ..Default::default() };
     let t = base()
-        .transcribe_bytes(read(&data_dir().join("multi").join("fleurs_de_000.ogg")), AudioLimits::default(), &o)
+        .transcribe_bytes(
+            read(&data_dir().join("multi").join("fleurs_de_000.ogg")),
+            AudioLimits::default(),
+            &o,
+        )
         .expect("translate");
     eprintln!("{}", t.text);
     let text = norm(&t.text);
@@ -38,9 +44,15 @@ fn translates_german_to_english() {
 fn english_only_model_refuses_translation_and_other_languages() {
     let pcm = vec![0.1f32; 16_000];
     let o = TranscribeOptions { task: Task::Translate, ..Default::default() };
-    assert!(matches!(tiny_en().transcribe_pcm(pcm.clone(), &o), Err(EngineError::NeedsMultilingual(_))));
+    assert!(matches!(
+        tiny_en().transcribe_pcm(pcm.clone(), &o),
+        Err(EngineError::NeedsMultilingual(_))
+    ));
     let o = TranscribeOptions { language: Some("de".into()), ..Default::default() };
-    assert!(matches!(tiny_en().transcribe_pcm(pcm.clone(), &o), Err(EngineError::NeedsMultilingual(_))));
+    assert!(matches!(
+        tiny_en().transcribe_pcm(pcm.clone(), &o),
+        Err(EngineError::NeedsMultilingual(_))
+    ));
     let o = TranscribeOptions { language: Some("xx".into()), ..Default::default() };
     assert!(matches!(base().transcribe_pcm(pcm.clone(), &o), Err(EngineError::UnknownLanguage(_))));
 }

@@ -9,7 +9,11 @@ use stt_testkit::wer as eval;
 #[test]
 fn jfk_flac_is_transcribed_exactly() {
     let t = tiny_en()
-        .transcribe_bytes(read(&data_dir().join("jfk.flac")), AudioLimits::default(), &TranscribeOptions::default())
+        .transcribe_bytes(
+            read(&data_dir().join("jfk.flac")),
+            AudioLimits::default(),
+            &TranscribeOptions::default(),
+        )
         .expect("transcribe");
     assert_eq!(norm(&t.text), norm(JFK), "got: {}", t.text);
     assert_eq!(t.language, "en");
@@ -35,7 +39,12 @@ fn dev_wer(engine: &Engine) -> f64 {
     }
     let (errors, words) = eval::corpus_wer(pairs.iter().map(|(r, h)| (r.as_str(), h.as_str())));
     let wer = errors as f64 / words as f64;
-    eprintln!("dev WER ({} {}) {:.2}% ({errors}/{words})", engine.name, engine.model.precision, wer * 100.0);
+    eprintln!(
+        "dev WER ({} {}) {:.2}% ({errors}/{words})",
+        engine.name,
+        engine.model.precision,
+        wer * 100.0
+    );
     wer
 }
 
@@ -47,7 +56,12 @@ fn dev_set_wer_is_at_most_8_percent_in_each_precision_and_int8_within_half_a_poi
     assert_eq!(tiny_en().model.precision, Precision::Int8);
     assert!(f32_wer <= 0.08, "f32 dev WER {:.2}% > 8%", f32_wer * 100.0);
     assert!(int8_wer <= 0.08, "int8 dev WER {:.2}% > 8%", int8_wer * 100.0);
-    assert!(int8_wer - f32_wer <= 0.005, "int8 {:.2}% vs f32 {:.2}%", int8_wer * 100.0, f32_wer * 100.0);
+    assert!(
+        int8_wer - f32_wer <= 0.005,
+        "int8 {:.2}% vs f32 {:.2}%",
+        int8_wer * 100.0,
+        f32_wer * 100.0
+    );
 }
 
 /// The same for base (multilingual, language detected on each clip).
@@ -55,7 +69,12 @@ fn dev_set_wer_is_at_most_8_percent_in_each_precision_and_int8_within_half_a_poi
 fn base_dev_set_wer_in_int8_is_within_half_a_point_of_f32() {
     let f32_wer = dev_wer(base_f32());
     let int8_wer = dev_wer(base());
-    assert!(int8_wer - f32_wer <= 0.005, "int8 {:.2}% vs f32 {:.2}%", int8_wer * 100.0, f32_wer * 100.0);
+    assert!(
+        int8_wer - f32_wer <= 0.005,
+        "int8 {:.2}% vs f32 {:.2}%",
+        int8_wer * 100.0,
+        f32_wer * 100.0
+    );
 }
 
 /// Long-form decoding follows the reference window by window. On this 83 s join the reference
@@ -86,7 +105,10 @@ fn a_clip_over_60_s_gives_ordered_segments_in_the_reference_windows() {
     }
     let mut last_end = 0.0;
     for s in &t.segments {
-        assert!(s.start >= last_end - 1e-9 && s.end > s.start && s.end <= duration + 1e-9, "{s:?} after {last_end}");
+        assert!(
+            s.start >= last_end - 1e-9 && s.end > s.start && s.end <= duration + 1e-9,
+            "{s:?} after {last_end}"
+        );
         last_end = s.end;
     }
     let mut seeks: Vec<usize> = t.segments.iter().map(|s| s.seek).collect();
@@ -114,15 +136,20 @@ fn an_initial_prompt_is_used_and_the_text_stays_right() {
         initial_prompt: Some("President Kennedy's inaugural address.".into()),
         ..Default::default()
     };
-    let t =
-        tiny_en().transcribe_bytes(read(&data_dir().join("jfk.flac")), AudioLimits::default(), &o).expect("transcribe");
+    let t = tiny_en()
+        .transcribe_bytes(read(&data_dir().join("jfk.flac")), AudioLimits::default(), &o)
+        .expect("transcribe");
     assert_eq!(norm(&t.text), norm(JFK), "got: {}", t.text);
 }
 
 #[test]
 fn formats_render_segments() {
     let t = tiny_en()
-        .transcribe_bytes(read(&data_dir().join("jfk.flac")), AudioLimits::default(), &TranscribeOptions::default())
+        .transcribe_bytes(
+            read(&data_dir().join("jfk.flac")),
+            AudioLimits::default(),
+            &TranscribeOptions::default(),
+        )
         .expect("transcribe");
     let srt = stt_engine::format::to_srt(&t);
     assert!(srt.starts_with("1\n00:00:00,000 --> 00:00:"), "{srt}");

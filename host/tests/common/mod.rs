@@ -14,14 +14,27 @@ pub const STT_HOST: &str = env!("CARGO_BIN_EXE_stt-host");
 
 /// `stt-host serve` on `manifest` with extra flags and environment.
 pub fn start_host(manifest: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Server {
-    assert!(stt_testkit::paths::snapshot_wasm().is_file(), "build/stt_function.wasm is missing: run `make component`");
-    Launch::stt_host(STT_HOST, manifest).args(args.iter().copied()).envs(env).start().expect("stt-host serve")
+    assert!(
+        stt_testkit::paths::snapshot_wasm().is_file(),
+        "build/stt_function.wasm is missing: run `make component`"
+    );
+    Launch::stt_host(STT_HOST, manifest)
+        .args(args.iter().copied())
+        .envs(env)
+        .start()
+        .expect("stt-host serve")
 }
 
 /// The project's spin.toml under `kind`, with extra environment (`SPIN_VARIABLE_*`).
 pub fn start_on(kind: HostKind, env: &[(&str, &str)]) -> Server {
-    assert!(stt_testkit::paths::snapshot_wasm().is_file(), "build/stt_function.wasm is missing: run `make component`");
-    Launch::on(kind, STT_HOST, workspace().join("spin.toml")).envs(env).start().expect("start the host")
+    assert!(
+        stt_testkit::paths::snapshot_wasm().is_file(),
+        "build/stt_function.wasm is missing: run `make component`"
+    );
+    Launch::on(kind, STT_HOST, workspace().join("spin.toml"))
+        .envs(env)
+        .start()
+        .expect("start the host")
 }
 
 /// The project's spin.toml under `stt-host`.
@@ -43,7 +56,10 @@ pub fn manifest_with_hog() -> PathBuf {
 
 /// A multipart body with `model=whisper-1`, `response_format` and `file` (named jfk.flac).
 pub fn multipart(file: &[u8], format: &str) -> (String, Vec<u8>) {
-    stt_testkit::http::multipart(&[("model", "whisper-1"), ("response_format", format)], Some(("jfk.flac", file)))
+    stt_testkit::http::multipart(
+        &[("model", "whisper-1"), ("response_format", format)],
+        Some(("jfk.flac", file)),
+    )
 }
 
 /// POSTs jfk.flac to /transcribe; the status and body.
@@ -53,7 +69,8 @@ pub fn transcribe_jfk(agent: &ureq::Agent, host: &Server) -> (u16, String) {
 
 /// After whatever came before, a good request still succeeds.
 pub fn assert_still_serves(agent: &ureq::Agent, host: &Server) {
-    let (status, body) = post_audio(agent, &host.base, &data_dir().join("dev/ps_goforward.wav"), "audio/wav");
+    let (status, body) =
+        post_audio(agent, &host.base, &data_dir().join("dev/ps_goforward.wav"), "audio/wav");
     assert_eq!(status, 200, "{body}");
     assert!(body.to_lowercase().contains("go forward"), "{body}");
 }

@@ -48,7 +48,9 @@ impl From<EngineError> for ApiError {
             EngineError::Audio(AudioError::TooLong { .. }) => {
                 ApiError::new(422, msg).param("file").code("audio_too_long")
             }
-            EngineError::Audio(AudioError::EmptyFile) => ApiError::new(400, msg).param("file").code("empty_file"),
+            EngineError::Audio(AudioError::EmptyFile) => {
+                ApiError::new(400, msg).param("file").code("empty_file")
+            }
             EngineError::Audio(_) => ApiError::new(415, msg).param("file").code("invalid_audio"),
             EngineError::UnknownLanguage(_) | EngineError::NeedsMultilingual(_) => {
                 ApiError::new(400, msg).param("language").code("unsupported_language")

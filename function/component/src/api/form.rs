@@ -41,7 +41,9 @@ pub fn parse(content_type: &str, body: Vec<u8>) -> Result<Form, ApiError> {
                 "prompt" => form.prompt = Some(text),
                 "response_format" => form.response_format = Some(text),
                 "temperature" => form.temperature = Some(text),
-                "timestamp_granularities[]" | "timestamp_granularities" => form.timestamp_granularities.push(text),
+                "timestamp_granularities[]" | "timestamp_granularities" => {
+                    form.timestamp_granularities.push(text)
+                }
                 _ => {} // OpenAI ignores fields it does not know; so do we.
             }
         }

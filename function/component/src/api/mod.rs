@@ -80,7 +80,11 @@ pub struct Function {
 }
 
 fn query_param(query: &str, key: &str) -> Option<String> {
-    query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == key).map(|(_, v)| v.to_string())
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v.to_string())
 }
 
 impl Function {
@@ -107,7 +111,11 @@ impl Function {
     }
 
     fn model_name(&self) -> String {
-        self.config.model_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "whisper".into())
+        self.config
+            .model_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "whisper".into())
     }
 
     pub fn handle(&mut self, req: Request) -> Response {
@@ -116,12 +124,15 @@ impl Function {
 
     fn route(&mut self, req: Request) -> Result<Response, ApiError> {
         let Some(method) = routes::method(&req.path) else {
-            return Err(ApiError::new(404, format!("no route for {} {}", req.method, req.path)).code("not_found"));
+            return Err(ApiError::new(404, format!("no route for {} {}", req.method, req.path))
+                .code("not_found"));
         };
         if req.method != method {
-            return Err(
-                ApiError::new(405, format!("{} is not allowed on {}", req.method, req.path)).code("method_not_allowed")
-            );
+            return Err(ApiError::new(
+                405,
+                format!("{} is not allowed on {}", req.method, req.path),
+            )
+            .code("method_not_allowed"));
         }
         if req.body.len() > self.config.upload_limit {
             return Err(ApiError::new(
@@ -146,30 +157,47 @@ impl Function {
                 Ok(ok(("application/json", body.to_string().into_bytes())))
             }
             routes::TRANSCRIBE => self.transcribe_endpoint(req),
-            path => self.openai(req.content_type.as_deref(), req.body, path == routes::TRANSLATIONS),
+            path => {
+                self.openai(req.content_type.as_deref(), req.body, path == routes::TRANSLATIONS)
+            }
         }
     }
 
-    fn run(&mut self, audio: Vec<u8>, o: TranscribeOptions) -> Result<stt_engine::Transcript, ApiError> {
+    fn run(
+        &mut self,
+        audio: Vec<u8>,
+        o: TranscribeOptions,
+    ) -> Result<stt_engine::Transcript, ApiError> {
         let limits = AudioLimits { max_duration_s: self.config.max_duration_s };
         let pcm = stt_engine::audio::load(audio, limits).map_err(stt_engine::EngineError::from)?;
         (self.audio_observer)(pcm.duration_s());
         Ok(self.engine()?.transcribe_pcm(pcm.samples, &o)?)
     }
 
-    fn openai(&mut self, content_type: Option<&str>, body: Vec<u8>, translate: bool) -> Result<Response, ApiError> {
-        let ct = content_type
-            .filter(|c| c.starts_with("multipart/form-data"))
-            .ok_or_else(|| ApiError::new(400, "the request must be multipart/form-data with a `file` field"))?;
+    fn openai(
+        &mut self,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+        translate: bool,
+    ) -> Result<Response, ApiError> {
+        let ct =
+            content_type.filter(|c| c.starts_with("multipart/form-data")).ok_or_else(|| {
+                ApiError::new(400, "the request must be multipart/form-data with a `file` field")
+            })?;
         let f = form::parse(ct, body)?;
-        let file = f.file.ok_or_else(|| ApiError::new(400, "the `file` field is required").param("file"))?;
+        let file = f
+            .file
+            .ok_or_else(|| ApiError::new(400, "the `file` field is required").param("file"))?;
         if let Some(m) = f.model.as_deref()
             && m != "whisper-1"
             && m != self.model_name()
         {
             return Err(ApiError::new(
                 400,
-                format!("model `{m}` is not served here; use `whisper-1` or `{}`", self.model_name()),
+                format!(
+                    "model `{m}` is not served here; use `whisper-1` or `{}`",
+                    self.model_name()
+                ),
             )
             .param("model")
             .code("model_not_found"));
@@ -190,19 +218,28 @@ impl Function {
                         .param("timestamp_granularities"));
                 }
                 other => {
-                    return Err(ApiError::new(400, format!("unknown timestamp granularity `{other}`"))
-                        .param("timestamp_granularities"));
+                    return Err(ApiError::new(
+                        400,
+                        format!("unknown timestamp granularity `{other}`"),
+                    )
+                    .param("timestamp_granularities"));
                 }
             }
         }
-        let temperature =
-            match f.temperature.as_deref() {
-                None | Some("") => 0.0,
-                Some(t) => t.parse::<f32>().ok().filter(|t| (0.0..=1.0).contains(t)).ok_or_else(|| {
-                    ApiError::new(400, "temperature must be a number from 0 to 1").param("temperature")
-                })?,
-            };
-        let language = if translate { f.language } else { f.language.or_else(|| self.config.default_language.clone()) };
+        let temperature = match f.temperature.as_deref() {
+            None | Some("") => 0.0,
+            Some(t) => {
+                t.parse::<f32>().ok().filter(|t| (0.0..=1.0).contains(t)).ok_or_else(|| {
+                    ApiError::new(400, "temperature must be a number from 0 to 1")
+                        .param("temperature")
+                })?
+            }
+        };
+        let language = if translate {
+            f.language
+        } else {
+            f.language.or_else(|| self.config.default_language.clone())
+        };
         let o = TranscribeOptions {
             task: if translate { Task::Translate } else { Task::Transcribe },
             language: language.filter(|l| !l.is_empty()),
@@ -220,9 +257,13 @@ impl Function {
             return self.openai(Some(ct), req.body, false);
         }
         if !(ct.starts_with("audio/") || ct.starts_with("application/octet-stream")) {
-            return Err(ApiError::new(415, format!("content type `{ct}` is not audio/* or application/octet-stream")));
+            return Err(ApiError::new(
+                415,
+                format!("content type `{ct}` is not audio/* or application/octet-stream"),
+            ));
         }
-        let language = query_param(&req.query, "language").or_else(|| self.config.default_language.clone());
+        let language =
+            query_param(&req.query, "language").or_else(|| self.config.default_language.clone());
         let format = query_param(&req.query, "response_format");
         let o = TranscribeOptions { language, ..TranscribeOptions::default() };
         let t = self.run(req.body, o)?;

@@ -25,7 +25,9 @@ impl ResponseFormat {
             other => {
                 return Err(ApiError::new(
                     400,
-                    format!("response_format `{other}` is not one of json, text, srt, verbose_json, vtt"),
+                    format!(
+                        "response_format `{other}` is not one of json, text, srt, verbose_json, vtt"
+                    ),
                 )
                 .param("response_format"));
             }
@@ -57,7 +59,9 @@ fn verbose(t: &Transcript) -> serde_json::Value {
 /// `(content type, body)` of an OpenAI-style response.
 pub fn render(t: &Transcript, f: ResponseFormat) -> (&'static str, Vec<u8>) {
     match f {
-        ResponseFormat::Json => ("application/json", json!({ "text": t.text }).to_string().into_bytes()),
+        ResponseFormat::Json => {
+            ("application/json", json!({ "text": t.text }).to_string().into_bytes())
+        }
         ResponseFormat::VerboseJson => ("application/json", verbose(t).to_string().into_bytes()),
         ResponseFormat::Text => ("text/plain; charset=utf-8", format::to_text(t).into_bytes()),
         ResponseFormat::Srt => ("application/x-subrip", format::to_srt(t).into_bytes()),

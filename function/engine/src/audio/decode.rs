@@ -67,7 +67,9 @@ pub fn decode_mono(bytes: Vec<u8>, limits: AudioLimits) -> Result<MonoPcm, Audio
     let rate = params.sample_rate.ok_or_else(|| AudioError::Corrupt("no sample rate".into()))?;
     // Outside this range a header is lying, and the resampler's tables would grow with it.
     if !(MIN_RATE..=MAX_RATE).contains(&rate) {
-        return Err(AudioError::Corrupt(format!("sample rate {rate} Hz is outside {MIN_RATE}–{MAX_RATE} Hz")));
+        return Err(AudioError::Corrupt(format!(
+            "sample rate {rate} Hz is outside {MIN_RATE}–{MAX_RATE} Hz"
+        )));
     }
     let channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(1).max(1);
     let max_frames = (limits.max_duration_s * rate as f64).ceil() as usize;
@@ -162,7 +164,10 @@ mod tests {
     fn absurd_sample_rates_are_refused() {
         for rate in [1, 999, 400_000, 4_000_000_000] {
             let r = decode_mono(wav(rate, 100), AudioLimits::default());
-            assert!(matches!(r, Err(AudioError::Corrupt(_)) | Err(AudioError::UnsupportedFormat(_))), "{rate}: {r:?}");
+            assert!(
+                matches!(r, Err(AudioError::Corrupt(_)) | Err(AudioError::UnsupportedFormat(_))),
+                "{rate}: {r:?}"
+            );
         }
         let ok = decode_mono(wav(8_000, 100), AudioLimits::default()).expect("8 kHz is fine");
         assert_eq!((ok.rate, ok.samples.len()), (8_000, 100));

@@ -16,7 +16,9 @@ pub const SAMPLE_RATE: u32 = 16_000;
 pub enum AudioError {
     #[error("the audio file is empty")]
     EmptyFile,
-    #[error("the file is not audio in a supported format (WAV, FLAC, MP3, Ogg Vorbis/Opus, AIFF, M4A/AAC): {0}")]
+    #[error(
+        "the file is not audio in a supported format (WAV, FLAC, MP3, Ogg Vorbis/Opus, AIFF, M4A/AAC): {0}"
+    )]
     UnsupportedFormat(String),
     #[error("the file holds no audio track")]
     NoAudioTrack,

@@ -25,14 +25,23 @@ impl OpusStream {
             && h.len() >= 19
             && h[18] != 0
         {
-            return Err(AudioError::UnsupportedCodec(format!("Opus channel mapping family {}", h[18])));
+            return Err(AudioError::UnsupportedCodec(format!(
+                "Opus channel mapping family {}",
+                h[18]
+            )));
         }
-        let decoder = OpusDecoder::new(OPUS_RATE, 1).map_err(|e| AudioError::Corrupt(format!("opus: {e}")))?;
+        let decoder = OpusDecoder::new(OPUS_RATE, 1)
+            .map_err(|e| AudioError::Corrupt(format!("opus: {e}")))?;
         Ok(Self { decoder, buf: vec![0.0; MAX_FRAMES] })
     }
 
     /// Decodes one packet and returns its samples with the container's trims applied.
-    pub fn decode(&mut self, packet: &[u8], trim_start: u64, trim_end: u64) -> Result<&[f32], AudioError> {
+    pub fn decode(
+        &mut self,
+        packet: &[u8],
+        trim_start: u64,
+        trim_end: u64,
+    ) -> Result<&[f32], AudioError> {
         let n = self
             .decoder
             .decode_float(packet, &mut self.buf, false)

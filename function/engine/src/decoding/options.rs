@@ -68,7 +68,8 @@ impl TranscribeOptions {
     /// its `temperature` field (0 means the full fallback ladder).
     pub fn with_temperature(mut self, t: f32) -> Self {
         let t = t.clamp(0.0, 1.0);
-        self.temperatures = (0..).map(|i| t + 0.2 * i as f32).take_while(|&x| x <= 1.0 + 1e-6).collect();
+        self.temperatures =
+            (0..).map(|i| t + 0.2 * i as f32).take_while(|&x| x <= 1.0 + 1e-6).collect();
         self
     }
 }

@@ -31,7 +31,11 @@ pub struct WindowResult {
 }
 
 /// The prompt of a window: optional previous text, then the start-of-transcript sequence.
-pub fn initial_tokens(model: &Whisper, tok: &WhisperTokenizer, o: &WindowOptions<'_>) -> (Vec<u32>, usize) {
+pub fn initial_tokens(
+    model: &Whisper,
+    tok: &WhisperTokenizer,
+    o: &WindowOptions<'_>,
+) -> (Vec<u32>, usize) {
     let s = &tok.special;
     let mut tokens = Vec::new();
     if !o.prompt.is_empty() {
@@ -105,7 +109,11 @@ pub fn decode_window(
     let mut sum_logprob = 0f32;
     for _ in 0..sample_len {
         filters.apply(&mut logits, &sampled);
-        let next = if o.temperature == 0.0 { argmax(&logits) } else { sample(&logits, o.temperature, rng) };
+        let next = if o.temperature == 0.0 {
+            argmax(&logits)
+        } else {
+            sample(&logits, o.temperature, rng)
+        };
         let logprob = logits[next as usize] - log_sum_exp(&logits);
         sum_logprob += logprob;
         if next == eot {

@@ -132,13 +132,20 @@ fn dot_i8_u7(acc: i32x4, s: [i8; 16], u: [u8; 16]) -> i32x4 {
 #[inline(always)]
 fn dot_i8_u7(acc: i32x4, s: [i8; 16], u: [u8; 16]) -> i32x4 {
     use core::arch::x86_64::{
-        __m128i, _mm_add_epi32, _mm_madd_epi16, _mm_setzero_si128, _mm_srai_epi16, _mm_unpackhi_epi8, _mm_unpacklo_epi8,
+        __m128i, _mm_add_epi32, _mm_madd_epi16, _mm_setzero_si128, _mm_srai_epi16,
+        _mm_unpackhi_epi8, _mm_unpacklo_epi8,
     };
     // SAFETY: SSE2 is part of x86_64; all types are 16 plain bytes.
     unsafe {
-        let (s, u) = (std::mem::transmute::<[i8; 16], __m128i>(s), std::mem::transmute::<[u8; 16], __m128i>(u));
+        let (s, u) = (
+            std::mem::transmute::<[i8; 16], __m128i>(s),
+            std::mem::transmute::<[u8; 16], __m128i>(u),
+        );
         let z = _mm_setzero_si128();
-        let (s_lo, s_hi) = (_mm_srai_epi16(_mm_unpacklo_epi8(s, s), 8), _mm_srai_epi16(_mm_unpackhi_epi8(s, s), 8));
+        let (s_lo, s_hi) = (
+            _mm_srai_epi16(_mm_unpacklo_epi8(s, s), 8),
+            _mm_srai_epi16(_mm_unpackhi_epi8(s, s), 8),
+        );
         let (u_lo, u_hi) = (_mm_unpacklo_epi8(u, z), _mm_unpackhi_epi8(u, z));
         let d = _mm_add_epi32(_mm_madd_epi16(s_lo, u_lo), _mm_madd_epi16(s_hi, u_hi));
         acc + std::mem::transmute::<__m128i, i32x4>(d)
@@ -190,9 +197,12 @@ mod tests {
     fn the_int8_by_7_bit_step_is_exact() {
         let mut rng = fastrand::Rng::with_seed(7);
         for round in 0..200 {
-            let s: [i8; 16] = std::array::from_fn(|_| if round == 0 { -127 } else { rng.i8(-127..=127) });
-            let u: [u8; 16] = std::array::from_fn(|_| if round == 0 { 127 } else { rng.u8(0..=127) });
-            let want: i32 = s.iter().zip(&u).map(|(&a, &b)| i32::from(a) * i32::from(b)).sum::<i32>() + 40;
+            let s: [i8; 16] =
+                std::array::from_fn(|_| if round == 0 { -127 } else { rng.i8(-127..=127) });
+            let u: [u8; 16] =
+                std::array::from_fn(|_| if round == 0 { 127 } else { rng.u8(0..=127) });
+            let want: i32 =
+                s.iter().zip(&u).map(|(&a, &b)| i32::from(a) * i32::from(b)).sum::<i32>() + 40;
             let got = <[u8; 16] as Dot>::dot(i32x4::splat(10), s, u).reduce_add();
             assert_eq!(got, want);
             let got = <[i8; 16] as Dot>::dot(i32x4::splat(10), u, s).reduce_add();

@@ -69,14 +69,18 @@ fn sum4(v: [i32x4; 4]) -> [i32; 4] {
 #[inline(always)]
 fn sum4(v: [i32x4; 4]) -> [i32; 4] {
     use core::arch::x86_64::{
-        __m128i, _mm_add_epi32, _mm_unpackhi_epi32, _mm_unpackhi_epi64, _mm_unpacklo_epi32, _mm_unpacklo_epi64,
+        __m128i, _mm_add_epi32, _mm_unpackhi_epi32, _mm_unpackhi_epi64, _mm_unpacklo_epi32,
+        _mm_unpacklo_epi64,
     };
     // SAFETY: SSE2 is part of x86_64; i32x4 and __m128i are both 16 plain bytes.
     unsafe {
         let [a, b, c, d] = v.map(|x| std::mem::transmute::<i32x4, __m128i>(x));
         let ab = _mm_add_epi32(_mm_unpacklo_epi32(a, b), _mm_unpackhi_epi32(a, b));
         let cd = _mm_add_epi32(_mm_unpacklo_epi32(c, d), _mm_unpackhi_epi32(c, d));
-        std::mem::transmute::<__m128i, [i32; 4]>(_mm_add_epi32(_mm_unpacklo_epi64(ab, cd), _mm_unpackhi_epi64(ab, cd)))
+        std::mem::transmute::<__m128i, [i32; 4]>(_mm_add_epi32(
+            _mm_unpacklo_epi64(ab, cd),
+            _mm_unpackhi_epi64(ab, cd),
+        ))
     }
 }
 
@@ -172,11 +176,21 @@ mod tests {
         (0..n).map(|_| rng.f32() * 2.0 - 1.0).collect()
     }
 
-    const SHAPES: [(usize, usize, usize); 5] = [(1, 7, 13), (5, 9, 384), (8, 130, 64), (3, 4, 1536), (2, 6, 1500)];
+    const SHAPES: [(usize, usize, usize); 5] =
+        [(1, 7, 13), (5, 9, 384), (8, 130, 64), (3, 4, 1536), (2, 6, 1500)];
 
-    fn exact(a: &[f32], b: &[f32], (m, n, k): (usize, usize, usize), alpha: f32, bias: &[f32]) -> Vec<f32> {
+    fn exact(
+        a: &[f32],
+        b: &[f32],
+        (m, n, k): (usize, usize, usize),
+        alpha: f32,
+        bias: &[f32],
+    ) -> Vec<f32> {
         (0..m * n)
-            .map(|ij| (0..k).map(|t| a[ij / n * k + t] * b[ij % n * k + t]).sum::<f32>() * alpha + bias[ij % n])
+            .map(|ij| {
+                (0..k).map(|t| a[ij / n * k + t] * b[ij % n * k + t]).sum::<f32>() * alpha
+                    + bias[ij % n]
+            })
             .collect()
     }
 
@@ -191,7 +205,9 @@ mod tests {
             let w = Int8Panels::int8_from_f32(&b, n, k);
             let mut out = vec![0.0; m * n];
             matmul_t(qa.view(), w.view(), 0.5, Some(&bias), &mut out);
-            for (ij, (got, want)) in out.iter().zip(exact(&a, &b, (m, n, k), 0.5, &bias)).enumerate() {
+            for (ij, (got, want)) in
+                out.iter().zip(exact(&a, &b, (m, n, k), 0.5, &bias)).enumerate()
+            {
                 // int8 weights: each product is off by at most half a weight step.
                 let tol = 0.5 * (k as f32).sqrt() * w.scales[ij % n] + 1e-3;
                 assert!((got - want).abs() <= tol, "({m},{n},{k}) [{ij}] {got} vs {want}");
@@ -214,7 +230,9 @@ mod tests {
             let mut out = vec![0.0; m * n];
             matmul_t(qa.view(), w.view(), 0.5, Some(&bias), &mut out);
             let a_step = qa.scales.iter().fold(0f32, |x, &y| x.max(y));
-            for (ij, (got, want)) in out.iter().zip(exact(&a, &b, (m, n, k), 0.5, &bias)).enumerate() {
+            for (ij, (got, want)) in
+                out.iter().zip(exact(&a, &b, (m, n, k), 0.5, &bias)).enumerate()
+            {
                 // Rounding errors of both operands, ≤ half a step each, add up like a random walk.
                 let tol = 2.0 * (k as f32).sqrt() * (w.scales[ij % n] + a_step) + 1e-3;
                 assert!((got - want).abs() <= tol, "i8·u7 ({m},{n},{k}) [{ij}] {got} vs {want}");
@@ -228,7 +246,9 @@ mod tests {
             qv.fill_i8(&b, n, k);
             let vp: Panels<[i8; 16]> = Panels::from_rows(&qv);
             matmul_t(qp.view(), vp.view(), 1.0, None, &mut out);
-            for (ij, (got, want)) in out.iter().zip(exact(&p, &b, (m, n, k), 1.0, &[0.0; 130])).enumerate() {
+            for (ij, (got, want)) in
+                out.iter().zip(exact(&p, &b, (m, n, k), 1.0, &[0.0; 130])).enumerate()
+            {
                 let tol = 2.0 * (k as f32).sqrt() * (qv.scales[ij % n] + qp.scales[ij / n]) + 1e-3;
                 assert!((got - want).abs() <= tol, "u7·i8 ({m},{n},{k}) [{ij}] {got} vs {want}");
             }
@@ -248,7 +268,12 @@ mod tests {
         let want: Vec<f32> = (0..m * n)
             .map(|ij| {
                 let (i, j) = (ij / n, ij % n);
-                let s: i32 = qa.row(i).iter().zip(qb.row(j)).map(|(&x, &y)| i32::from(x) * i32::from(y)).sum();
+                let s: i32 = qa
+                    .row(i)
+                    .iter()
+                    .zip(qb.row(j))
+                    .map(|(&x, &y)| i32::from(x) * i32::from(y))
+                    .sum();
                 s as f32 * qb.scales[j] * qa.scales[i]
             })
             .collect();
@@ -260,7 +285,13 @@ mod tests {
         let k = 1536;
         let qa = QuantRows::<i16>::from_f32(&vec![1.0; k], 1, k, ACTIVATION_LEVELS);
         let mut out = vec![0.0; 2];
-        matmul_t(qa.view(), Int8Panels::int8_from_f32(&vec![-1.0; 2 * k], 2, k).view(), 1.0, None, &mut out);
+        matmul_t(
+            qa.view(),
+            Int8Panels::int8_from_f32(&vec![-1.0; 2 * k], 2, k).view(),
+            1.0,
+            None,
+            &mut out,
+        );
         assert!(out.iter().all(|&v| (v + k as f32).abs() < 1e-2), "{out:?}");
 
         // The relaxed step at its extremes (−127 against 127 in every lane) and a long row.

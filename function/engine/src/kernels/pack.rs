@@ -104,14 +104,23 @@ where
     }
 
     pub fn view(&self) -> PanelView<'_, L> {
-        PanelView { data: &self.data, scales: &self.scales, zero: self.zero, rows: self.rows, steps: self.steps }
+        PanelView {
+            data: &self.data,
+            scales: &self.scales,
+            zero: self.zero,
+            rows: self.rows,
+            steps: self.steps,
+        }
     }
 
     /// Rows `start..start + n`, when `start` is a multiple of [`PANEL`] and the range ends on
     /// a panel boundary or at the last row; `None` otherwise.
     pub fn rows_view(&self, start: usize, n: usize) -> Option<PanelView<'_, L>> {
         let end = start + n;
-        if !start.is_multiple_of(PANEL) || end > self.rows || !(end.is_multiple_of(PANEL) || end == self.rows) {
+        if !start.is_multiple_of(PANEL)
+            || end > self.rows
+            || !(end.is_multiple_of(PANEL) || end == self.rows)
+        {
             return None;
         }
         let (p0, p1) = (start / PANEL, end.div_ceil(PANEL));
@@ -189,12 +198,19 @@ mod tests {
                 assert_eq!(p.data[(r / 4) * 4 + t][r % 4], q.row(r)[8 * t..8 * t + 8]);
             }
         }
-        assert!(p.data[4..].iter().all(|s| s[2] == [0; 8] && s[3] == [0; 8]), "padding rows are zero");
+        assert!(
+            p.data[4..].iter().all(|s| s[2] == [0; 8] && s[3] == [0; 8]),
+            "padding rows are zero"
+        );
         assert_eq!(&p.scales[6..], &[0.0, 0.0]);
         let back: Vec<i16> = p.row_values(5).collect();
         assert_eq!(back, q.row(5)[..k]);
         assert!(p.rows_view(4, 2).is_some() && p.rows_view(0, 4).is_some());
-        assert!(p.rows_view(2, 4).is_none() && p.rows_view(0, 3).is_none() && p.rows_view(4, 4).is_none());
+        assert!(
+            p.rows_view(2, 4).is_none()
+                && p.rows_view(0, 3).is_none()
+                && p.rows_view(4, 4).is_none()
+        );
     }
 
     /// 7-bit panels: values within ±63 of the zero point, and padding (rows and lanes) at the
@@ -206,7 +222,8 @@ mod tests {
         let p = U7Panels::u7_from_f32(&x, rows, k);
         assert_eq!((p.zero, p.steps, p.data.len()), (64, 2, 2 * 2));
         for r in 0..rows {
-            let back: Vec<f32> = p.row_values(r).map(|v| (i32::from(v) - 64) as f32 * p.scales[r]).collect();
+            let back: Vec<f32> =
+                p.row_values(r).map(|v| (i32::from(v) - 64) as f32 * p.scales[r]).collect();
             for (c, v) in back.iter().enumerate() {
                 assert!((v - x[r * k + c]).abs() <= p.scales[r] * 0.5 + 1e-6, "[{r},{c}]");
             }

@@ -38,7 +38,8 @@ pub struct QuantRows<T = i16> {
 /// `other` levels, such that no i32 lane of `dot_i16x8` can overflow (a lane sums k/4 products).
 pub fn activation_levels(k: usize, other: f32) -> f32 {
     let products = (padded(k) / 4).max(1) as f64;
-    ((i32::MAX as f64 / products / other as f64).floor() - 1.0).clamp(1.0, ACTIVATION_LEVELS as f64) as f32
+    ((i32::MAX as f64 / products / other as f64).floor() - 1.0).clamp(1.0, ACTIVATION_LEVELS as f64)
+        as f32
 }
 
 fn max_abs(x: &[f32]) -> f32 {
@@ -167,7 +168,13 @@ impl<T: Quant> QuantRows<T> {
             let row = &x[r * k..(r + 1) * k];
             let max = max_abs(row);
             let scale = if max > 0.0 && max.is_finite() { max / levels } else { 1.0 };
-            quantise_row(row, 1.0 / scale, (-levels, levels), zero, &mut self.data[r * stride..r * stride + k]);
+            quantise_row(
+                row,
+                1.0 / scale,
+                (-levels, levels),
+                zero,
+                &mut self.data[r * stride..r * stride + k],
+            );
             self.scales[r] = scale;
         }
     }
@@ -230,7 +237,11 @@ impl QuantRows<i8> {
     /// Signed int8 rows (±[`I8_LEVELS`]) with their sums, for products with u8 weights or keys.
     pub fn fill_i8(&mut self, x: &[f32], rows: usize, k: usize) {
         self.fill(x, rows, k, I8_LEVELS);
-        self.sums.extend(self.data.chunks(self.stride.max(1)).map(|r| r.iter().map(|&v| i32::from(v)).sum::<i32>()));
+        self.sums.extend(
+            self.data
+                .chunks(self.stride.max(1))
+                .map(|r| r.iter().map(|&v| i32::from(v)).sum::<i32>()),
+        );
     }
 }
 
@@ -270,12 +281,15 @@ pub fn exp_shifted_quantised<T: Quant>(x: &[f32], levels: f32, out: &mut [T]) ->
     let mut sum = f32x4::splat(0.0);
     for (d, c) in o.iter_mut().zip(v) {
         let e: [f32x4; 4] = std::array::from_fn(|i| {
-            super::vmath::exp_neg(f32x4::from([c[4 * i], c[4 * i + 1], c[4 * i + 2], c[4 * i + 3]]) - mv)
+            super::vmath::exp_neg(
+                f32x4::from([c[4 * i], c[4 * i + 1], c[4 * i + 2], c[4 * i + 3]]) - mv,
+            )
         });
         sum += (e[0] + e[1]) + (e[2] + e[3]);
         let q = e.map(|e| (e * lv).round_int().to_array());
-        let half =
-            |a: [i32; 4], b: [i32; 4]| wide::i32x8::new(std::array::from_fn(|i| if i < 4 { a[i] } else { b[i - 4] }));
+        let half = |a: [i32; 4], b: [i32; 4]| {
+            wide::i32x8::new(std::array::from_fn(|i| if i < 4 { a[i] } else { b[i - 4] }))
+        };
         *d = T::narrow(half(q[0], q[1]), half(q[2], q[3]), 0);
     }
     let mut total = sum.reduce_add();
@@ -303,7 +317,11 @@ mod tests {
                 let back = row[c] as f32 * q.scales[r];
                 assert!((back - x[r * 10 + c]).abs() <= q.scales[r] * 0.5 + 1e-6);
             }
-            assert_eq!(row[..10].iter().map(|v| v.abs()).max(), Some(127), "the largest value uses the full range");
+            assert_eq!(
+                row[..10].iter().map(|v| v.abs()).max(),
+                Some(127),
+                "the largest value uses the full range"
+            );
         }
     }
 
@@ -311,7 +329,10 @@ mod tests {
     fn levels_keep_every_lane_inside_i32() {
         for k in [64, 384, 1500, 1536, 5120] {
             let lane = (padded(k) / 4) as f64;
-            assert!(lane * activation_levels(k, WEIGHT_LEVELS) as f64 * 127.0 < i32::MAX as f64, "{k}");
+            assert!(
+                lane * activation_levels(k, WEIGHT_LEVELS) as f64 * 127.0 < i32::MAX as f64,
+                "{k}"
+            );
         }
         assert_eq!(activation_levels(384, WEIGHT_LEVELS), ACTIVATION_LEVELS);
     }
@@ -319,7 +340,8 @@ mod tests {
     #[test]
     fn fused_softmax_matches_softmax_then_quantise() {
         let (rows, k) = (3, 1500);
-        let x: Vec<f32> = (0..rows * k).map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 12.0).collect();
+        let x: Vec<f32> =
+            (0..rows * k).map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 12.0).collect();
         let mut want = x.clone();
         want.chunks_mut(k).for_each(crate::kernels::vmath::softmax);
         let want = QuantRows::<i16>::from_f32(&want, rows, k, 4000.0);
@@ -339,13 +361,15 @@ mod tests {
     #[test]
     fn seven_bit_softmax_is_within_a_step_of_the_exact_one() {
         let (rows, k) = (3, 1500);
-        let x: Vec<f32> = (0..rows * k).map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 12.0).collect();
+        let x: Vec<f32> =
+            (0..rows * k).map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 12.0).collect();
         let mut want = x.clone();
         want.chunks_mut(k).for_each(crate::kernels::vmath::softmax);
         let mut got = QuantRows::<u8>::default();
         got.fill_softmax_u7(&x, rows, k);
         for r in 0..rows {
-            let p: Vec<f32> = got.row(r)[..k].iter().map(|&q| f32::from(q) * got.scales[r]).collect();
+            let p: Vec<f32> =
+                got.row(r)[..k].iter().map(|&q| f32::from(q) * got.scales[r]).collect();
             let step = want[r * k..(r + 1) * k].iter().fold(0f32, |m, &v| m.max(v)) / U7_MAX;
             for (c, (a, b)) in p.iter().zip(&want[r * k..(r + 1) * k]).enumerate() {
                 assert!((a - b).abs() <= 0.6 * step, "[{r},{c}] {a} vs {b}");

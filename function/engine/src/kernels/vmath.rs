@@ -23,7 +23,9 @@ pub(crate) fn exp_neg(x: f32x4) -> f32x4 {
     let c = |v: f32| f32x4::splat(v);
     let p = c(1.0)
         + g * (c(1.0)
-            + g * (c(0.5) + g * (c(1.0 / 6.0) + g * (c(1.0 / 24.0) + g * (c(1.0 / 120.0) + g * c(1.0 / 720.0))))));
+            + g * (c(0.5)
+                + g * (c(1.0 / 6.0)
+                    + g * (c(1.0 / 24.0) + g * (c(1.0 / 120.0) + g * c(1.0 / 720.0))))));
     // 2ⁿ built in the exponent field: n + 127 shifted into place (n ≥ −126: a normal number).
     let n_int = bytemuck::cast::<f32x4, i32x4>(t) - bytemuck::cast::<f32x4, i32x4>(c(ROUND));
     let two_n = bytemuck::cast::<i32x4, f32x4>((n_int + i32x4::splat(127)) << 23);
@@ -92,7 +94,8 @@ fn erf_non_negative(x: f32x4) -> f32x4 {
     let poly = t
         * (f32x4::splat(0.254_829_6)
             + t * (f32x4::splat(-0.284_496_74)
-                + t * (f32x4::splat(1.421_413_7) + t * (f32x4::splat(-1.453_152_1) + t * f32x4::splat(1.061_405_4)))));
+                + t * (f32x4::splat(1.421_413_7)
+                    + t * (f32x4::splat(-1.453_152_1) + t * f32x4::splat(1.061_405_4)))));
     f32x4::splat(1.0) - poly * exp_neg(-(x * x))
 }
 
@@ -158,7 +161,10 @@ mod tests {
             let want = (x as f64).exp();
             assert!((got - want).abs() <= 3e-7 * want + 1e-37, "exp({x}) = {got}, want {want}");
         }
-        assert_eq!(exp_neg(f32x4::from([f32::NEG_INFINITY, -90.0, -0.0, 0.0])).to_array(), [0.0, 0.0, 1.0, 1.0]);
+        assert_eq!(
+            exp_neg(f32x4::from([f32::NEG_INFINITY, -90.0, -0.0, 0.0])).to_array(),
+            [0.0, 0.0, 1.0, 1.0]
+        );
     }
 
     #[test]

@@ -24,8 +24,9 @@ pub fn mel_filters(sample_rate: u32, n_fft: usize, n_mels: usize) -> Vec<f32> {
     let sr = sample_rate as f64;
     let fft_freqs: Vec<f64> = (0..n_freqs).map(|i| i as f64 * sr / n_fft as f64).collect();
     let (mel_min, mel_max) = (hz_to_mel(0.0), hz_to_mel(sr / 2.0));
-    let mel_f: Vec<f64> =
-        (0..n_mels + 2).map(|i| mel_to_hz(mel_min + (mel_max - mel_min) * i as f64 / (n_mels + 1) as f64)).collect();
+    let mel_f: Vec<f64> = (0..n_mels + 2)
+        .map(|i| mel_to_hz(mel_min + (mel_max - mel_min) * i as f64 / (n_mels + 1) as f64))
+        .collect();
     let mut weights = vec![0f32; n_mels * n_freqs];
     for i in 0..n_mels {
         let (lo, mid, hi) = (mel_f[i], mel_f[i + 1], mel_f[i + 2]);

@@ -27,7 +27,10 @@ impl LogMel {
     pub fn window(&self, start: usize, len: usize) -> Vec<f32> {
         let mut out = vec![0f32; self.n_mels * N_FRAMES];
         let len = len.min(N_FRAMES).min(self.n_frames.saturating_sub(start));
-        let rows = || (0..self.n_mels).map(|m| &self.data[m * self.n_frames + start..m * self.n_frames + start + len]);
+        let rows = || {
+            (0..self.n_mels)
+                .map(|m| &self.data[m * self.n_frames + start..m * self.n_frames + start + len])
+        };
         let floor = self.max - 8.0;
         for (m, src) in rows().enumerate() {
             for (o, &v) in out[m * N_FRAMES..m * N_FRAMES + len].iter_mut().zip(src) {
@@ -82,8 +85,9 @@ pub fn log_mel_spectrogram(samples: &[f32], n_mels: usize) -> LogMel {
     padded.resize(samples.len() + N_SAMPLES, 0.0);
     let n_frames = padded.len() / HOP_LENGTH; // 1 + (len + 2·200 − 400) / 160 frames, last dropped
     let bands = Bands::new(n_mels);
-    let window: Vec<f32> =
-        (0..N_FFT).map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / N_FFT as f64).cos() as f32).collect();
+    let window: Vec<f32> = (0..N_FFT)
+        .map(|i| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / N_FFT as f64).cos() as f32)
+        .collect();
     let fft: Arc<dyn RealToComplex<f32>> = RealFftPlanner::<f32>::new().plan_fft_forward(N_FFT);
     let mut frame = fft.make_input_vec();
     let mut spectrum: Vec<Complex<f32>> = fft.make_output_vec();
@@ -133,7 +137,9 @@ mod tests {
         (0..n)
             .map(|i| {
                 let t = i as f64;
-                let a = 0.5 * (2.0 * std::f64::consts::PI * (200.0 + 1500.0 * t / n as f64) * t / 16_000.0).sin();
+                let a = 0.5
+                    * (2.0 * std::f64::consts::PI * (200.0 + 1500.0 * t / n as f64) * t / 16_000.0)
+                        .sin();
                 let b = 0.1 * (2.0 * std::f64::consts::PI * 3100.0 * t / 16_000.0).sin();
                 (a + b) as f32
             })
@@ -144,7 +150,8 @@ mod tests {
     fn matches_a_librosa_reference() {
         let raw = log_mel_spectrogram(&chirp(), 80);
         assert_eq!(raw.n_frames, REF_FRAMES);
-        let mel = LogMel { n_mels: 80, n_frames: N_FRAMES, data: raw.window(0, N_FRAMES), max: 0.0 };
+        let mel =
+            LogMel { n_mels: 80, n_frames: N_FRAMES, data: raw.window(0, N_FRAMES), max: 0.0 };
         for &(m, t, want) in REF_POINTS.iter().filter(|p| p.1 < N_FRAMES) {
             let got = mel.data[m * mel.n_frames + t];
             assert!((got - want).abs() < 2e-4, "mel[{m},{t}] = {got}, reference {want}");

@@ -48,12 +48,21 @@ impl<P: Product> Attention<P> {
 
     /// Keys and values of `x`, split into heads: what the caches hold.
     pub fn key_value(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
-        Ok((split_heads(&self.k.forward(x)?, self.heads)?, split_heads(&self.v.forward(x)?, self.heads)?))
+        Ok((
+            split_heads(&self.k.forward(x)?, self.heads)?,
+            split_heads(&self.v.forward(x)?, self.heads)?,
+        ))
     }
 
     /// Attention of `x`'s queries over the given keys and values, with an optional additive mask
     /// `[T_q, T_k]`.
-    pub fn attend(&self, x: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    pub fn attend(
+        &self,
+        x: &Tensor,
+        k: &Tensor,
+        v: &Tensor,
+        mask: Option<&Tensor>,
+    ) -> Result<Tensor> {
         let (b, t, d) = x.dims3()?;
         let q = split_heads(&self.q.forward(x)?, self.heads)?;
         let scale = 1.0 / ((d / self.heads) as f64).sqrt();

@@ -58,7 +58,12 @@ impl DecoderState {
 
 impl Decoder {
     /// `file`: the weights `vb` reads, for the token embedding (read by rows in int8).
-    pub fn load(vb: VarBuilder<'_>, file: &TensorFile, c: &Config, precision: Precision) -> Result<Self> {
+    pub fn load(
+        vb: VarBuilder<'_>,
+        file: &TensorFile,
+        c: &Config,
+        precision: Precision,
+    ) -> Result<Self> {
         let d = c.d_model;
         let h = c.decoder_attention_heads;
         let blocks = (0..c.decoder_layers)
@@ -96,13 +101,22 @@ impl Decoder {
         Ok(Self {
             int,
             embed: match precision {
-                Precision::F32 => TokenEmbedding::new(vb.get((c.vocab_size, d), "embed_tokens.weight")?, precision)?,
+                Precision::F32 => TokenEmbedding::new(
+                    vb.get((c.vocab_size, d), "embed_tokens.weight")?,
+                    precision,
+                )?,
                 Precision::Int8 => {
                     let name = format!("{}.embed_tokens.weight", vb.prefix());
                     if file.shape(&name)? != [c.vocab_size, d] {
-                        candle_core::bail!("{name}: shape {:?}, expected [{}, {d}]", file.shape(&name)?, c.vocab_size);
+                        candle_core::bail!(
+                            "{name}: shape {:?}, expected [{}, {d}]",
+                            file.shape(&name)?,
+                            c.vocab_size
+                        );
                     }
-                    TokenEmbedding::int8_from_rows(c.vocab_size, d, |rows| file.rows_f32(&name, rows))?
+                    TokenEmbedding::int8_from_rows(c.vocab_size, d, |rows| {
+                        file.rows_f32(&name, rows)
+                    })?
                 }
             },
             positions,
@@ -144,7 +158,11 @@ impl Decoder {
                 .collect::<Result<Vec<_>>>()?;
             return Ok(DecoderState { self_kv: vec![], cross_kv: vec![], int, len: 0 });
         }
-        let cross_kv = self.blocks.iter().map(|b| b.cross_attn.key_value(features)).collect::<Result<Vec<_>>>()?;
+        let cross_kv = self
+            .blocks
+            .iter()
+            .map(|b| b.cross_attn.key_value(features))
+            .collect::<Result<Vec<_>>>()?;
         Ok(DecoderState { self_kv: vec![None; self.blocks.len()], cross_kv, int: vec![], len: 0 })
     }
 
@@ -172,19 +190,26 @@ impl Decoder {
             );
             x.iter_mut().zip(o.forward_rows(&a, n)).for_each(|(x, y)| *x += y);
             let [q, _, _, o] = b.cross_attn.int8().ok_or_else(mixed)?;
-            let a = cache.cross_attention(&q.forward_rows(&norms[1].apply(&x), n), b.cross_attn.heads());
+            let a = cache
+                .cross_attention(&q.forward_rows(&norms[1].apply(&x), n), b.cross_attn.heads());
             x.iter_mut().zip(o.forward_rows(&a, n)).for_each(|(x, y)| *x += y);
             let m = b.mlp.forward_rows(&norms[2].apply(&x), d).ok_or_else(mixed)?;
             x.iter_mut().zip(m).for_each(|(x, y)| *x += y);
         }
         state.len += n;
-        let picked: Vec<f32> = rows.iter().filter_map(|&r| x.get(r * d..(r + 1) * d)).flatten().copied().collect();
+        let picked: Vec<f32> =
+            rows.iter().filter_map(|&r| x.get(r * d..(r + 1) * d)).flatten().copied().collect();
         let h = parts.final_norm.apply(&picked);
         // The output projection is tied to the token embedding.
         self.embed.logits(&Tensor::from_vec(h, (picked.len() / d.max(1), d), &self.device)?)
     }
 
-    pub fn forward(&self, state: &mut DecoderState, tokens: &[u32], rows: &[usize]) -> Result<Vec<Vec<f32>>> {
+    pub fn forward(
+        &self,
+        state: &mut DecoderState,
+        tokens: &[u32],
+        rows: &[usize],
+    ) -> Result<Vec<Vec<f32>>> {
         if let Some(parts) = &self.int {
             return self.forward_int(parts, state, tokens, rows);
         }
@@ -199,7 +224,9 @@ impl Decoder {
             let past = state.len;
             let total = past + n;
             let m: Vec<f32> = (0..n)
-                .flat_map(|i| (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 }))
+                .flat_map(|i| {
+                    (0..total).map(move |j| if j > past + i { f32::NEG_INFINITY } else { 0.0 })
+                })
                 .collect();
             Some(Tensor::from_vec(m, (n, total), &self.device)?)
         } else {

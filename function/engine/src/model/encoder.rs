@@ -61,8 +61,15 @@ enum Conv {
 }
 
 impl Conv {
-    fn load(vb: VarBuilder<'_>, d_in: usize, d_out: usize, stride: usize, precision: Precision) -> Result<Self> {
-        let c = conv1d(d_in, d_out, 3, Conv1dConfig { padding: 1, stride, ..Default::default() }, vb)?;
+    fn load(
+        vb: VarBuilder<'_>,
+        d_in: usize,
+        d_out: usize,
+        stride: usize,
+        precision: Precision,
+    ) -> Result<Self> {
+        let c =
+            conv1d(d_in, d_out, 3, Conv1dConfig { padding: 1, stride, ..Default::default() }, vb)?;
         Ok(match precision {
             Precision::F32 => Self::F32(c),
             Precision::Int8 => {
@@ -73,7 +80,11 @@ impl Conv {
     }
 
     /// `at(channel, time)` of an input `t_in` long → GELU(conv), time-major `[t_out, d_out]`.
-    fn forward_gelu(&self, t_in: usize, at: impl Fn(usize, usize) -> f32) -> Option<(Vec<f32>, usize)> {
+    fn forward_gelu(
+        &self,
+        t_in: usize,
+        at: impl Fn(usize, usize) -> f32,
+    ) -> Option<(Vec<f32>, usize)> {
         let Self::Int8 { w, d_in, stride } = self else { return None };
         let t_out = (t_in - 1) / stride + 1;
         let mut y = Vec::new();
@@ -147,7 +158,12 @@ impl Encoder {
                 let vb = vb.pp(format!("layers.{i}"));
                 Ok(Block {
                     attn_ln: layer_norm(d, 1e-5, vb.pp("self_attn_layer_norm"))?,
-                    attn: Attention::load(vb.pp("self_attn"), d, c.encoder_attention_heads, precision)?,
+                    attn: Attention::load(
+                        vb.pp("self_attn"),
+                        d,
+                        c.encoder_attention_heads,
+                        precision,
+                    )?,
                     mlp_ln: layer_norm(d, 1e-5, vb.pp("final_layer_norm"))?,
                     mlp: Mlp::load(vb.clone(), d, 4 * d, precision)?,
                 })
@@ -160,7 +176,9 @@ impl Encoder {
             Precision::Int8 => Some(IntParts {
                 norms: blocks
                     .iter()
-                    .map(|b| Ok([LnParams::from_candle(&b.attn_ln)?, LnParams::from_candle(&b.mlp_ln)?]))
+                    .map(|b| {
+                        Ok([LnParams::from_candle(&b.attn_ln)?, LnParams::from_candle(&b.mlp_ln)?])
+                    })
                     .collect::<Result<_>>()?,
                 post: LnParams::from_candle(&ln_post)?,
                 positions: positions.flatten_all()?.to_vec1::<f32>()?,
@@ -181,7 +199,9 @@ impl Encoder {
         if let Some(parts) = &self.int {
             return self.forward_int(parts, mel);
         }
-        let (Conv::F32(c1), Conv::F32(c2)) = (&self.conv1, &self.conv2) else { return Err(mixed()) };
+        let (Conv::F32(c1), Conv::F32(c2)) = (&self.conv1, &self.conv2) else {
+            return Err(mixed());
+        };
         let x = c2.forward(&c1.forward(mel)?.gelu_erf()?)?.gelu_erf()?.transpose(1, 2)?;
         let t = x.dim(1)?;
         let mut x = x.broadcast_add(&self.positions.narrow(0, 0, t)?)?;
@@ -235,7 +255,10 @@ impl Encoder {
                 .blocks
                 .iter()
                 .map(|b| {
-                    ln_count(&b.attn_ln) + b.attn.parameter_count() + ln_count(&b.mlp_ln) + b.mlp.parameter_count()
+                    ln_count(&b.attn_ln)
+                        + b.attn.parameter_count()
+                        + ln_count(&b.mlp_ln)
+                        + b.mlp.parameter_count()
                 })
                 .sum::<usize>()
     }

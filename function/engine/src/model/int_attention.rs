@@ -68,7 +68,14 @@ mod tests {
     use super::*;
 
     /// `q`, `k`, `v`: `t × d` row-major (heads side by side); returns `t × d`.
-    fn self_attention(q: &[f32], k: &[f32], v: &[f32], t: usize, d: usize, heads: usize) -> Vec<f32> {
+    fn self_attention(
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        t: usize,
+        d: usize,
+        heads: usize,
+    ) -> Vec<f32> {
         let dh = d / heads;
         self_attention_by_head(t, d, heads, |part, h| {
             let src = match part {
@@ -87,14 +94,16 @@ mod tests {
             for i in 0..t {
                 let mut w: Vec<f32> = (0..t)
                     .map(|j| {
-                        (0..dh).map(|c| q[i * d + h * dh + c] * k[j * d + h * dh + c]).sum::<f32>() / (dh as f32).sqrt()
+                        (0..dh).map(|c| q[i * d + h * dh + c] * k[j * d + h * dh + c]).sum::<f32>()
+                            / (dh as f32).sqrt()
                     })
                     .collect();
                 let m = w.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 w.iter_mut().for_each(|x| *x = (*x - m).exp());
                 let s: f32 = w.iter().sum();
                 for c in 0..dh {
-                    out[i * d + h * dh + c] = (0..t).map(|j| w[j] / s * v[j * d + h * dh + c]).sum();
+                    out[i * d + h * dh + c] =
+                        (0..t).map(|j| w[j] / s * v[j * d + h * dh + c]).sum();
                 }
             }
         }
@@ -105,12 +114,16 @@ mod tests {
     fn matches_f32_attention() {
         let (t, d, heads) = (150, 64, 2);
         let mut rng = fastrand::Rng::with_seed(7);
-        let mut r = |n: usize, a: f32| (0..n).map(|_| (rng.f32() * 2.0 - 1.0) * a).collect::<Vec<f32>>();
+        let mut r =
+            |n: usize, a: f32| (0..n).map(|_| (rng.f32() * 2.0 - 1.0) * a).collect::<Vec<f32>>();
         let (q, k, v) = (r(t * d, 2.0), r(t * d, 2.0), r(t * d, 1.0));
         let got = self_attention(&q, &k, &v, t, d, heads);
         let want = reference(&q, &k, &v, t, d, heads);
         let errs: Vec<f32> = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).collect();
-        let (max, mean) = (errs.iter().fold(0f32, |m, &e| m.max(e)), errs.iter().sum::<f32>() / errs.len() as f32);
+        let (max, mean) = (
+            errs.iter().fold(0f32, |m, &e| m.max(e)),
+            errs.iter().sum::<f32>() / errs.len() as f32,
+        );
         // Probabilities in 7 bits (a step is 1/127 of the row's largest) against values in 8:
         // outputs within a few hundredths, on average within a few thousandths.
         assert!(max < 0.03 && mean < 5e-3, "max error {max}, mean {mean}");

@@ -15,7 +15,10 @@ use crate::kernels::vmath::softmax;
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let (av, ar) = a.as_chunks::<4>();
     let (bv, br) = b.as_chunks::<4>();
-    let s = av.iter().zip(bv).fold(f32x4::splat(0.0), |s, (x, y)| s + f32x4::from(*x) * f32x4::from(*y));
+    let s = av
+        .iter()
+        .zip(bv)
+        .fold(f32x4::splat(0.0), |s, (x, y)| s + f32x4::from(*x) * f32x4::from(*y));
     s.reduce_add() + ar.iter().zip(br).map(|(x, y)| x * y).sum::<f32>()
 }
 
@@ -32,7 +35,13 @@ pub struct LayerCache {
 /// Cross-attention keys and values of the audio features (`t × d`), quantised per head; each
 /// head's projections are computed on their own, so only one head's f32 keys and values exist
 /// at a time (0.8 MB instead of 4.6 MB for a window).
-pub fn cross_cache(k_proj: &QLinear, v_proj: &QLinear, features: &[f32], t: usize, heads: usize) -> LayerCache {
+pub fn cross_cache(
+    k_proj: &QLinear,
+    v_proj: &QLinear,
+    features: &[f32],
+    t: usize,
+    heads: usize,
+) -> LayerCache {
     let qx = k_proj.quantise_input(features, t);
     let d = features.len() / t.max(1);
     let dh = d / heads.max(1);
@@ -40,7 +49,11 @@ pub fn cross_cache(k_proj: &QLinear, v_proj: &QLinear, features: &[f32], t: usiz
     let mut cross_keys = Vec::with_capacity(heads);
     let mut cross_values_t = Vec::with_capacity(heads);
     for h in 0..heads {
-        cross_keys.push(Int8Panels::int8_from_f32(&k_proj.forward_quantised_columns(&qx, h * dh, dh), t, dh));
+        cross_keys.push(Int8Panels::int8_from_f32(
+            &k_proj.forward_quantised_columns(&qx, h * dh, dh),
+            t,
+            dh,
+        ));
         let v = v_proj.forward_quantised_columns(&qx, h * dh, dh);
         transposed.clear();
         transposed.extend((0..dh).flat_map(|c| v.iter().skip(c).step_by(dh).copied()));
@@ -51,7 +64,14 @@ pub fn cross_cache(k_proj: &QLinear, v_proj: &QLinear, features: &[f32], t: usiz
 
 impl LayerCache {
     /// Causal self-attention of `n` new rows (`q`, `k`, `v`: `n × d_model`) after the cached ones.
-    pub fn self_attention(&mut self, q: &[f32], k: &[f32], v: &[f32], d_model: usize, heads: usize) -> Vec<f32> {
+    pub fn self_attention(
+        &mut self,
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        d_model: usize,
+        heads: usize,
+    ) -> Vec<f32> {
         self.keys.extend_from_slice(k);
         self.values.extend_from_slice(v);
         let d_model = d_model.max(1);
@@ -66,9 +86,9 @@ impl LayerCache {
             for h in 0..heads {
                 let qh = &q[i * d_model + h * dh..i * d_model + (h + 1) * dh];
                 w.clear();
-                w.extend(
-                    (0..visible).map(|j| dot(qh, &self.keys[j * d_model + h * dh..j * d_model + (h + 1) * dh]) * scale),
-                );
+                w.extend((0..visible).map(|j| {
+                    dot(qh, &self.keys[j * d_model + h * dh..j * d_model + (h + 1) * dh]) * scale
+                }));
                 softmax(&mut w);
                 let o = &mut out[i * d_model + h * dh..i * d_model + (h + 1) * dh];
                 for (j, p) in w.iter().enumerate() {
@@ -90,7 +110,8 @@ impl LayerCache {
         let mut out = vec![0.0; n * d];
         let mut scores = vec![0.0; t];
         let mut o = vec![0.0; dh];
-        let (mut qq, q_levels) = (QuantRows::<i16>::default(), activation_levels(dh, WEIGHT_LEVELS));
+        let (mut qq, q_levels) =
+            (QuantRows::<i16>::default(), activation_levels(dh, WEIGHT_LEVELS));
         let (mut pq, p_levels) = (QuantRows::<i16>::default(), activation_levels(t, WEIGHT_LEVELS));
         for h in 0..heads {
             for i in 0..n {

@@ -23,7 +23,12 @@ impl LnParams {
             let mean = row.iter().sum::<f32>() / d as f32;
             let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
             let inv = 1.0 / (var + 1e-5).sqrt();
-            out.extend(row.iter().zip(&self.weight).zip(&self.bias).map(|((v, w), b)| (v - mean) * inv * w + b));
+            out.extend(
+                row.iter()
+                    .zip(&self.weight)
+                    .zip(&self.bias)
+                    .map(|((v, w), b)| (v - mean) * inv * w + b),
+            );
         }
         out
     }

@@ -83,7 +83,12 @@ impl<P: Product> QLinear<P> {
     }
 
     /// Output columns `start..start + n` only (one attention head's projection).
-    pub fn forward_quantised_columns(&self, qx: &QuantRows<P::Act>, start: usize, n: usize) -> Vec<f32> {
+    pub fn forward_quantised_columns(
+        &self,
+        qx: &QuantRows<P::Act>,
+        start: usize,
+        n: usize,
+    ) -> Vec<f32> {
         let bias = self.bias.as_deref().map(|b| &b[start..start + n]);
         if let Some(w) = self.w.rows_view(start, n) {
             let mut out = vec![0.0; qx.rows * n];
@@ -123,8 +128,18 @@ pub enum Proj<P: Product = Wide> {
 }
 
 impl<P: Product> Proj<P> {
-    pub fn load(vb: VarBuilder<'_>, d_in: usize, d_out: usize, bias: bool, precision: Precision) -> Result<Self> {
-        let l = if bias { candle_nn::linear(d_in, d_out, vb)? } else { candle_nn::linear_no_bias(d_in, d_out, vb)? };
+    pub fn load(
+        vb: VarBuilder<'_>,
+        d_in: usize,
+        d_out: usize,
+        bias: bool,
+        precision: Precision,
+    ) -> Result<Self> {
+        let l = if bias {
+            candle_nn::linear(d_in, d_out, vb)?
+        } else {
+            candle_nn::linear_no_bias(d_in, d_out, vb)?
+        };
         Ok(match precision {
             Precision::F32 => Self::F32(l),
             Precision::Int8 => Self::Int8(QLinear::new(l.weight(), l.bias())?),
@@ -240,10 +255,18 @@ mod tests {
     fn the_embedding_quantised_by_row_chunks_equals_the_whole_tables() -> Result<()> {
         // More rows than one chunk, and not a whole number of panels.
         let (rows, k) = (2 * 1024 + 7, 24);
-        let w: Vec<f32> = (0..rows * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / (1.0 + (i / k % 7) as f32)).collect();
-        let whole = TokenEmbedding::new(Tensor::from_vec(w.clone(), (rows, k), &Device::Cpu)?, Precision::Int8)?;
-        let chunked = TokenEmbedding::int8_from_rows(rows, k, |r| Ok(w[r.start * k..r.end * k].to_vec()))?;
-        let (TokenEmbedding::Int8(a), TokenEmbedding::Int8(b)) = (whole, chunked) else { panic!("int8 tables") };
+        let w: Vec<f32> = (0..rows * k)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / (1.0 + (i / k % 7) as f32))
+            .collect();
+        let whole = TokenEmbedding::new(
+            Tensor::from_vec(w.clone(), (rows, k), &Device::Cpu)?,
+            Precision::Int8,
+        )?;
+        let chunked =
+            TokenEmbedding::int8_from_rows(rows, k, |r| Ok(w[r.start * k..r.end * k].to_vec()))?;
+        let (TokenEmbedding::Int8(a), TokenEmbedding::Int8(b)) = (whole, chunked) else {
+            panic!("int8 tables")
+        };
         assert_eq!((a.rows, a.k, a.steps, a.zero), (b.rows, b.k, b.steps, b.zero));
         assert_eq!(a.scales, b.scales);
         assert!(a.data == b.data);
@@ -254,14 +277,17 @@ mod tests {
         let (n, k, rows) = (10, 24, 3);
         let w: Vec<f32> = (0..n * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
         let b: Vec<f32> = (0..n).map(|j| j as f32 * 0.1).collect();
-        let layer =
-            QLinear::<P>::new(&Tensor::from_vec(w, (n, k), &Device::Cpu)?, Some(&Tensor::new(b, &Device::Cpu)?))?;
+        let layer = QLinear::<P>::new(
+            &Tensor::from_vec(w, (n, k), &Device::Cpu)?,
+            Some(&Tensor::new(b, &Device::Cpu)?),
+        )?;
         let x: Vec<f32> = (0..rows * k).map(|i| ((i * 13 % 29) as f32 - 14.0) / 14.0).collect();
         let qx = layer.quantise_input(&x, rows);
         let all = layer.forward_quantised(&qx);
         for (start, width) in [(4, 4), (8, 2), (2, 5), (0, 10)] {
             let got = layer.forward_quantised_columns(&qx, start, width);
-            let want: Vec<f32> = all.chunks(n).flat_map(|r| r[start..start + width].iter().copied()).collect();
+            let want: Vec<f32> =
+                all.chunks(n).flat_map(|r| r[start..start + width].iter().copied()).collect();
             assert_eq!(got, want, "columns {start}..{}", start + width);
         }
         Ok(())

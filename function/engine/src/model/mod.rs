@@ -36,7 +36,11 @@ impl Whisper {
     /// Builds the model from a safetensors file read tensor by tensor (WASI has no mmap, and a
     /// load that held the whole file would need twice the memory), upcasting to f32. With
     /// [`Precision::Int8`] the f32 tensors only exist while each layer is quantised.
-    pub fn from_file(path: &Path, config: Config, precision: Precision) -> Result<Self, EngineError> {
+    pub fn from_file(
+        path: &Path,
+        config: Config,
+        precision: Precision,
+    ) -> Result<Self, EngineError> {
         let device = Device::Cpu;
         let file = tensor_file::TensorFile::open(path)?;
         let vb = VarBuilder::from_backend(Box::new(&file), DType::F32, device.clone());

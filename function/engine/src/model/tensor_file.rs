@@ -46,9 +46,15 @@ impl Stored {
 
     fn to_f32(self, bytes: &[u8], out: &mut Vec<f32>) {
         match self {
-            Self::F16 => out.extend(bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())),
-            Self::BF16 => out.extend(bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())),
-            Self::F32 => out.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))),
+            Self::F16 => out.extend(
+                bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()),
+            ),
+            Self::BF16 => out.extend(
+                bytes.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()),
+            ),
+            Self::F32 => out.extend(
+                bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            ),
         }
     }
 }
@@ -100,19 +106,29 @@ impl TensorFile {
             if key == "__metadata__" {
                 continue;
             }
-            let h: HeaderEntry = serde_json::from_value(value).map_err(|e| err(&name, format!("`{key}`: {e}")))?;
+            let h: HeaderEntry =
+                serde_json::from_value(value).map_err(|e| err(&name, format!("`{key}`: {e}")))?;
             let stored = match h.dtype.as_str() {
                 "F16" => Stored::F16,
                 "BF16" => Stored::BF16,
                 "F32" => Stored::F32,
-                other => return Err(err(&name, format!("`{key}` is {other}; only F16, BF16 and F32 are read"))),
+                other => {
+                    return Err(err(
+                        &name,
+                        format!("`{key}` is {other}; only F16, BF16 and F32 are read"),
+                    ));
+                }
             };
             let elems = h.shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
             let [from, to] = h.data_offsets;
-            let fits = elems.and_then(|e| e.checked_mul(stored.size() as u64)) == to.checked_sub(from)
+            let fits = elems.and_then(|e| e.checked_mul(stored.size() as u64))
+                == to.checked_sub(from)
                 && data_start.checked_add(to).is_some_and(|end| end <= file_len);
             if !fits {
-                return Err(err(&name, format!("`{key}`: offsets {from}..{to} do not match its shape or the file")));
+                return Err(err(
+                    &name,
+                    format!("`{key}`: offsets {from}..{to} do not match its shape or the file"),
+                ));
             }
             tensors.insert(key, Entry { stored, shape: h.shape, start: data_start + from });
         }
@@ -120,7 +136,9 @@ impl TensorFile {
     }
 
     fn entry(&self, name: &str) -> candle_core::Result<&Entry> {
-        self.tensors.get(name).ok_or_else(|| candle_core::Error::CannotFindTensor { path: name.to_string() }.bt())
+        self.tensors
+            .get(name)
+            .ok_or_else(|| candle_core::Error::CannotFindTensor { path: name.to_string() }.bt())
     }
 
     /// `count` elements of `e` from element `first`, as f32.
@@ -158,7 +176,14 @@ impl TensorFile {
 }
 
 impl candle_nn::var_builder::SimpleBackend for &TensorFile {
-    fn get(&self, s: Shape, name: &str, _: candle_nn::Init, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
+    fn get(
+        &self,
+        s: Shape,
+        name: &str,
+        _: candle_nn::Init,
+        dtype: DType,
+        dev: &Device,
+    ) -> candle_core::Result<Tensor> {
         let t = self.get_unchecked(name, dtype, dev)?;
         if t.shape() != &s {
             return Err(candle_core::Error::UnexpectedShape {

@@ -5,8 +5,7 @@ use std::sync::OnceLock;
 
 use stt_engine::{Engine, Precision};
 
-pub const JFK: &str =
-    "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
+pub const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
 
 pub use stt_testkit::paths::{data_dir, model_dir, read};
 
