@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 use serde_json::Value;
-use stt_host::command::{self, Preopen};
+use stt_testkit::wasi_command::{self as command, Preopen};
 
 use crate::Paths;
 

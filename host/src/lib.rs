@@ -3,7 +3,6 @@
 //! limits, Prometheus metrics, probes and graceful drain.
 
 pub mod admin;
-pub mod command;
 pub mod component_cache;
 pub mod cpu;
 pub mod guest_log;

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use stt_engine::{AudioLimits, Engine, TranscribeOptions};
-use stt_host::command::{self, CommandOutput, Preopen};
 use stt_testkit::paths::{data_dir, models_dir};
+use stt_testkit::wasi_command::{self as command, CommandOutput, Preopen};
 use wasmtime::component::Component;
 
 fn runtime() -> &'static (wasmtime::Engine, Component) {

@@ -6,10 +6,12 @@
 //! - [`manifest`]: a `spin.toml` for a test or benchmark.
 //! - [`http`]: a client that returns error statuses, multipart bodies, OpenAI's error shape,
 //!   Prometheus text.
+//! - [`wasi_command`]: the `stt` command component run under wasmtime with captured output.
 //! - [`wer`]: word error rate after an English normalisation, and the long-form clip.
 
 pub mod http;
 pub mod manifest;
 pub mod paths;
 pub mod server;
+pub mod wasi_command;
 pub mod wer;

@@ -322,7 +322,9 @@ impl Server {
     }
 }
 
-/// Resident memory of a process: (RSS, PSS) in bytes, from smaps_rollup (zeros once it is gone).
+/// Resident memory of a process and its descendants (`spin up` serves from a child process):
+/// (RSS, PSS) in bytes, summed from each one's smaps_rollup; zeros once they are gone. PSS sums
+/// correctly across processes; RSS counts pages they share once per process.
 pub fn process_memory(pid: u32) -> (f64, f64) {
     let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
     let field = |name: &str| {
@@ -332,5 +334,19 @@ pub fn process_memory(pid: u32) -> (f64, f64) {
             .and_then(|v| v.parse::<f64>().ok())
             .map_or(0.0, |kb| kb * 1024.0)
     };
-    (field("Rss:"), field("Pss:"))
+    let mut total = (field("Rss:"), field("Pss:"));
+    for child in children(pid) {
+        let (rss, pss) = process_memory(child);
+        total = (total.0 + rss, total.1 + pss);
+    }
+    total
+}
+
+/// The process's children, from every thread's `children` list.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+        .flat_map(|c| c.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .collect()
 }

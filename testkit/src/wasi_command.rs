@@ -1,5 +1,5 @@
-//! Running a WASI command component (`wasi:cli/run`) with captured output: how the engine is
-//! exercised and benchmarked inside WebAssembly before the HTTP function exists around it.
+//! Running a WASI command component (`wasi:cli/run`) with captured output: how the tests and
+//! benchmarks run the engine inside WebAssembly without HTTP (the `stt` command).
 
 use std::path::PathBuf;
 
@@ -42,7 +42,7 @@ pub fn run(
     component: &Component,
     args: &[String],
     preopens: &[Preopen],
-) -> anyhow::Result<CommandOutput> {
+) -> wasmtime::Result<CommandOutput> {
     let mut linker: Linker<State> = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     let stdout = MemoryOutputPipe::new(OUTPUT_CAP);
@@ -61,7 +61,7 @@ pub fn run(
         Ok(Err(())) => 1,
         Err(e) => match e.downcast_ref::<I32Exit>() {
             Some(exit) => exit.0,
-            None => return Err(e.into()),
+            None => return Err(e),
         },
     };
     let text = |p: &MemoryOutputPipe| String::from_utf8_lossy(&p.contents()).into_owned();
