@@ -1,20 +1,24 @@
 //! stt-engine: Whisper speech-to-text on candle, single-threaded in WebAssembly and native.
 //!
-//! Audio bytes → [`audio`] (decode, downmix, resample to 16 kHz) → [`mel`] (log-mel) →
-//! [`model`] (encoder, decoder with KV cache) driven by [`decoding`] and [`transcribe`]
-//! (the reference implementation's rules) → [`Transcript`].
+//! Audio bytes → `audio` (decode, downmix, resample to 16 kHz) → `mel` (log-mel) → `model`
+//! (encoder, decoder with KV cache, f32 or int8 on `kernels`) driven by `decoding` and
+//! `transcribe` (the reference implementation's rules) → [`Transcript`].
+//!
+//! The public surface is what the function, the CLI, the benchmarks and the tests use:
+//! [`Engine`] (load a model folder, transcribe), its options and results, [`audio::load`] for
+//! decoding an upload before the model runs, and [`format`] for subtitle times.
 
 pub mod audio;
-pub mod compression;
-pub mod decoding;
-pub mod engine;
-pub mod error;
+mod compression;
+mod decoding;
+mod engine;
+mod error;
 pub mod format;
-pub mod kernels;
-pub mod mel;
-pub mod model;
-pub mod tokenizer;
-pub mod transcribe;
+mod kernels;
+mod mel;
+mod model;
+mod tokenizer;
+mod transcribe;
 
 pub use audio::AudioLimits;
 pub use decoding::{Task, TranscribeOptions};

@@ -12,7 +12,7 @@ pub use fallback::decode_with_fallback;
 pub use language::detect_language;
 pub use logit_filters::LogitFilters;
 pub use options::{Task, TranscribeOptions};
-pub use window::{WindowOptions, WindowResult, decode_window};
+pub use window::WindowResult;
 
 /// Seconds per timestamp token.
 pub const TIME_PRECISION: f64 = 0.02;

@@ -22,7 +22,6 @@ pub struct WindowOptions<'a> {
 pub struct WindowResult {
     /// Sampled tokens, timestamps included, end of text excluded.
     pub tokens: Vec<u32>,
-    pub text: String,
     pub sum_logprob: f32,
     pub avg_logprob: f32,
     pub no_speech_prob: f32,
@@ -125,12 +124,12 @@ pub fn decode_window(
         }
         logits = model.decode(&mut state, &[next], &[0])?.remove(0);
     }
+    // The text only for the fallback's compression check: segments decode their own tokens.
     let text = tok.decode_text(&sampled)?;
     let avg_logprob = sum_logprob / (sampled.len() + 1) as f32;
     Ok(WindowResult {
         compression_ratio: compression_ratio(&text),
         tokens: sampled,
-        text,
         sum_logprob,
         avg_logprob,
         no_speech_prob,

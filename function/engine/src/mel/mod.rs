@@ -6,7 +6,7 @@ mod filters;
 mod spectrogram;
 
 pub use filters::mel_filters;
-pub use spectrogram::{LogMel, log_mel_spectrogram};
+pub use spectrogram::log_mel_spectrogram;
 
 pub const N_FFT: usize = 400;
 pub const HOP_LENGTH: usize = 160;
