@@ -27,12 +27,12 @@ build: component
 
 # The Spin HTTP component, where spin.toml expects it: built, then pre-initialised with the
 # default model loaded (stt-host snapshot, wasmtime-wizer), so instances start with it in memory.
-# $(WASM)/stt_function.wasm stays the component that reads the model per request.
+# $(WASM)/stt_component.wasm stays the component that reads the model per request.
 component: native
 	$(NATIVE)/stt-models fetch tiny.en
-	cargo build --release --target $(WASM_TARGET) -p stt-function
+	cargo build --release --target $(WASM_TARGET) -p stt-component
 	mkdir -p build
-	$(NATIVE)/stt-host snapshot --manifest spin.toml --input $(WASM)/stt_function.wasm --output build/stt_function.wasm
+	$(NATIVE)/stt-host snapshot --manifest spin.toml --input $(WASM)/stt_component.wasm --output build/stt_function.wasm
 
 # The misbehaving component the host's fault tests run (spins, sleeps, allocates forever).
 test-components: toolchain
@@ -78,7 +78,7 @@ jsdeps:
 		npm install --prefix $(dir $(STT_NODE_MODULES)) --no-audit --no-fund --silent @kubernetes-models/prometheus-operator@6.0.0
 
 test-rust: test-components
-	STT_CLI_WASM=$(WASM)/stt.wasm STT_FUNCTION_RAW_WASM=$(WASM)/stt_function.wasm STT_FUNCTION_WASM=$(abspath build/stt_function.wasm) STT_HOG_WASM=$(WASM)/stt_test_hog.wasm \
+	STT_CLI_WASM=$(WASM)/stt.wasm STT_FUNCTION_RAW_WASM=$(WASM)/stt_component.wasm STT_FUNCTION_WASM=$(abspath build/stt_function.wasm) STT_HOG_WASM=$(WASM)/stt_test_hog.wasm \
 		cargo test --release --workspace
 
 lint:
@@ -90,7 +90,7 @@ fmt:
 
 bench: models
 	STT_CLI_WASM=$(WASM)/stt.wasm $(NATIVE)/stt-bench engine --out docs/PERFORMANCE_REPORT.md
-	STT_FUNCTION_RAW_WASM=$(WASM)/stt_function.wasm $(NATIVE)/stt-bench instances
+	STT_FUNCTION_RAW_WASM=$(WASM)/stt_component.wasm $(NATIVE)/stt-bench instances
 
 clean-models:
 	rm -rf $(STT_MODELS_DIR)/tiny.en $(STT_MODELS_DIR)/base

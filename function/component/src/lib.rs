@@ -1,4 +1,4 @@
-//! stt-function: the transcription function. [`api`] is the OpenAI-compatible API over the
+//! stt-component: the transcription function's Spin component. [`api`] is the OpenAI-compatible API over the
 //! engine; on wasm32 it is exported as a Spin HTTP component.
 
 pub mod api;

@@ -2,8 +2,8 @@
 //! over HTTP once the host serves the component).
 
 use serde_json::Value;
+use stt_component::api::{Function, FunctionConfig, Request, Response};
 use stt_engine::Engine;
-use stt_function::api::{Function, FunctionConfig, Request, Response};
 use stt_testkit::http::words;
 use stt_testkit::paths::{data_dir, model_dir};
 
