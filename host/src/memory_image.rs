@@ -58,11 +58,12 @@ pub fn memory_images(wasm: &[u8]) -> Result<Vec<MemoryImage>, ImageError> {
                     let DataKind::Active { memory_index, offset_expr } = data.kind else {
                         continue;
                     };
-                    // Only constant offsets can become an image; anything else defeats it anyway.
+                    // Only constant offsets can become an image: wasmtime copies a module
+                    // with any other into every instance, so it cannot pass.
                     let Some(Ok(Operator::I32Const { value })) =
                         offset_expr.get_operators_reader().into_iter().next()
                     else {
-                        return Ok(Vec::new());
+                        return Err(ImageError("a data segment at a non-constant offset".into()));
                     };
                     let (start, len) = (u64::from(value.cast_unsigned()), data.data.len() as u64);
                     if len == 0 {
@@ -131,5 +132,29 @@ mod tests {
         let dense = memory_images(&module(&[(0, 11 * mib), (20 * mib as u32 - mib as u32, mib)]))
             .expect("parse");
         assert!(dense[0].mapped_by_default(), "{dense:?}");
+    }
+
+    #[test]
+    fn a_segment_at_a_non_constant_offset_is_refused() {
+        use wasm_encoder::{
+            ConstExpr, DataSection, EntityType, GlobalType, ImportSection, MemorySection,
+            MemoryType, Module, ValType,
+        };
+        let mut imports = ImportSection::new();
+        let base = GlobalType { val_type: ValType::I32, mutable: false, shared: false };
+        imports.import("env", "base", EntityType::Global(base));
+        let mut memories = MemorySection::new();
+        memories.memory(MemoryType {
+            minimum: 1,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+        let mut data = DataSection::new();
+        data.active(0, &ConstExpr::global_get(0), vec![1u8; 16]);
+        let mut m = Module::new();
+        m.section(&imports).section(&memories).section(&data);
+        assert!(memory_images(&m.finish()).is_err());
     }
 }

@@ -118,13 +118,13 @@ impl Launch {
             }
             None => Command::new(&self.program),
         };
-        let port = match self.kind {
+        let ready = match self.kind {
             HostKind::SttHost => {
                 // The repository root: its compiled-code cache (`build/cwasm-cache`) is shared.
                 cmd.current_dir(crate::paths::workspace());
                 cmd.arg("serve").arg("--manifest").arg(&self.manifest);
                 cmd.args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"]);
-                None
+                Ready::SttHost
             }
             HostKind::Spin => {
                 let port = free_port();
@@ -142,7 +142,7 @@ impl Launch {
                 cmd.arg("--direct-mounts").arg("--state-dir").arg(dir.join("state"));
                 cmd.arg("--log-dir").arg(dir.join("logs"));
                 cmd.env("SPIN_HOME", dir.join("home"));
-                Some(port)
+                Ready::Spin(port)
             }
         };
         let program = self.program.display().to_string();
@@ -178,8 +178,8 @@ impl Launch {
                     return Err(LaunchError::Exited { program, log: server.log_text() });
                 }
             };
-            match (self.kind, port) {
-                (HostKind::SttHost, _) => {
+            match ready {
+                Ready::SttHost => {
                     if let Some(a) = line.strip_prefix("admin on ") {
                         server.admin = Some(a.trim().to_string());
                     } else if let Some(b) = line.strip_prefix("listening on ") {
@@ -187,16 +187,23 @@ impl Launch {
                         return Ok(server);
                     }
                 }
-                (HostKind::Spin, Some(port)) => {
+                Ready::Spin(port) => {
                     if line.contains("Serving http://") {
                         server.base = format!("http://127.0.0.1:{port}");
                         return Ok(server);
                     }
                 }
-                (HostKind::Spin, None) => unreachable!("spin is given a port"),
             }
         }
     }
+}
+
+/// What a starting host prints once it listens: `stt-host` its admin and API addresses (ports
+/// it chose), Spin a `Serving` line for the port it was given.
+#[derive(Clone, Copy)]
+enum Ready {
+    SttHost,
+    Spin(u16),
 }
 
 /// A port the OS just handed out and released (a small race with other processes, acceptable

@@ -45,16 +45,7 @@ where
 
     /// Same as [`Self::from_rows`], reusing this buffer.
     pub fn fill_from(&mut self, q: &QuantRows<L::Elem>) {
-        let steps = q.stride / L::WIDTH;
-        let panels = q.rows.div_ceil(PANEL);
-        self.data.clear();
-        self.data.resize(panels * steps, [L::splat(L::Elem::from_i32(q.zero)); PANEL]);
-        self.scales.clear();
-        self.scales.resize(panels * PANEL, 0.0);
-        self.zero = q.zero;
-        self.rows = q.rows;
-        self.k = q.k;
-        self.steps = steps;
+        self.reset(q.rows, q);
         self.put_rows(q, 0);
     }
 
@@ -71,15 +62,22 @@ where
         for start in (0..rows).step_by(chunk) {
             let q = quantise(start..(start + chunk).min(rows))?;
             if start == 0 {
-                let panels = rows.div_ceil(PANEL);
-                p.steps = q.stride / L::WIDTH;
-                p.data = vec![[L::splat(L::Elem::from_i32(q.zero)); PANEL]; panels * p.steps];
-                p.scales = vec![0.0; panels * PANEL];
-                (p.zero, p.rows, p.k) = (q.zero, rows, q.k);
+                p.reset(rows, &q);
             }
             p.put_rows(&q, start);
         }
         Ok(p)
+    }
+
+    /// Room for `rows` rows laid out as `q`'s (its width, zero point, `k`), every row at the
+    /// zero point and every scale 0 until [`Self::put_rows`] writes them.
+    fn reset(&mut self, rows: usize, q: &QuantRows<L::Elem>) {
+        let (steps, panels) = (q.stride / L::WIDTH, rows.div_ceil(PANEL));
+        self.data.clear();
+        self.data.resize(panels * steps, [L::splat(L::Elem::from_i32(q.zero)); PANEL]);
+        self.scales.clear();
+        self.scales.resize(panels * PANEL, 0.0);
+        (self.zero, self.rows, self.k, self.steps) = (q.zero, rows, q.k, steps);
     }
 
     /// Writes `q`'s rows as rows `first..` of the panels.

@@ -107,13 +107,7 @@ impl Decoder {
                 )?,
                 Precision::Int8 => {
                     let name = format!("{}.embed_tokens.weight", vb.prefix());
-                    if file.shape(&name)? != [c.vocab_size, d] {
-                        candle_core::bail!(
-                            "{name}: shape {:?}, expected [{}, {d}]",
-                            file.shape(&name)?,
-                            c.vocab_size
-                        );
-                    }
+                    file.expect_shape(&name, &[c.vocab_size, d])?;
                     TokenEmbedding::int8_from_rows(c.vocab_size, d, |rows| {
                         file.rows_f32(&name, rows)
                     })?

@@ -169,9 +169,18 @@ impl TensorFile {
         self.read_f32(e, rows.start * len, rows.len() * len)
     }
 
-    /// A tensor's shape.
-    pub fn shape(&self, name: &str) -> candle_core::Result<&[usize]> {
-        Ok(&self.entry(name)?.shape)
+    /// Whether the tensor `name` has the shape `expected` (checked before anything is read).
+    pub fn expect_shape(&self, name: &str, expected: &[usize]) -> candle_core::Result<()> {
+        let e = self.entry(name)?;
+        if e.shape != expected {
+            return Err(candle_core::Error::UnexpectedShape {
+                msg: format!("shape mismatch for {name}"),
+                expected: expected.into(),
+                got: e.shape.as_slice().into(),
+            }
+            .bt());
+        }
+        Ok(())
     }
 }
 
@@ -184,16 +193,8 @@ impl candle_nn::var_builder::SimpleBackend for &TensorFile {
         dtype: DType,
         dev: &Device,
     ) -> candle_core::Result<Tensor> {
-        let t = self.get_unchecked(name, dtype, dev)?;
-        if t.shape() != &s {
-            return Err(candle_core::Error::UnexpectedShape {
-                msg: format!("shape mismatch for {name}"),
-                expected: s,
-                got: t.shape().clone(),
-            }
-            .bt());
-        }
-        Ok(t)
+        self.expect_shape(name, s.dims())?;
+        self.get_unchecked(name, dtype, dev)
     }
 
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
