@@ -12,7 +12,7 @@ MODEL ?= tiny.en
 FILE ?= $(STT_DATA_DIR)/jfk.flac
 export STT_LISTEN ?= 127.0.0.1:3000
 
-.PHONY: all native build component test-components dist jsdeps transcribe pydeps toolchain models serve test test-rust lint fmt bench clean-models
+.PHONY: all native build component test-components dist jsdeps transcribe pydeps toolchain models serve test test-rust lint fmt bench fuzz soak clean-models
 
 all: build
 
@@ -67,9 +67,10 @@ dist: build
 
 test: models lint pydeps jsdeps test-rust
 
-# Python packages the tests use: the OpenAI client, Kubernetes' schemas.
+# Python packages the tests use: the OpenAI client, Kubernetes' schemas, and the ffmpeg that
+# imageio-ffmpeg ships (WebM/Matroska and long high-rate files made from the shared data).
 pydeps:
-	python3 -m pip install -q --disable-pip-version-check openai==3.57.0 kubernetes-validate==1.37.0
+	python3 -m pip install -q --disable-pip-version-check openai==3.57.0 kubernetes-validate==1.37.0 imageio-ffmpeg==0.8.1
 
 # The prometheus-operator schemas (PrometheusRule, ServiceMonitor) for the k8s/ checks.
 export STT_NODE_MODULES ?= $(HOME)/.cache/stt-edge/npm/node_modules
@@ -91,6 +92,29 @@ fmt:
 bench: models
 	STT_CLI_WASM=$(WASM)/stt.wasm $(NATIVE)/stt-bench engine --out docs/PERFORMANCE_REPORT.md
 	STT_FUNCTION_RAW_WASM=$(WASM)/stt_component.wasm $(NATIVE)/stt-bench instances
+
+# cargo-fuzz targets (nightly; fuzz/ is its own workspace), each for FUZZ_SECONDS, seeded from the
+# shared data; crashes land in fuzz/artifacts/<target>/. Summary: docs/FUZZING.md.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS := audio_decode multipart_form query_params spin_manifest ct2_model_bin
+FUZZ_DIR := $(HOME)/.cache/stt-edge/fuzz-target
+fuzz:
+	rustup toolchain install nightly --profile minimal >/dev/null
+	command -v cargo-fuzz >/dev/null || cargo +stable install cargo-fuzz --locked
+	$(MAKE) models
+	bench/scripts/fuzz_seeds.sh
+	cd fuzz && cargo +nightly fuzz build -O -a -s none --target-dir $(FUZZ_DIR)
+	for t in $(FUZZ_TARGETS); do \
+		(cd fuzz && cargo +nightly fuzz run -O -a -s none --target-dir $(FUZZ_DIR) $$t corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -max_len=1048576 -rss_limit_mb=4096 -timeout=30 -print_final_stats=1) \
+			> fuzz/$$t.log 2>&1; tail -5 fuzz/$$t.log; \
+	done
+	python3 bench/scripts/fuzz_report.py
+
+# Mixed good, bad, slow and disconnecting clients against one host (SOAK_SECONDS, default 600).
+SOAK_SECONDS ?= 600
+soak: build
+	$(NATIVE)/stt-bench soak --seconds $(SOAK_SECONDS)
 
 clean-models:
 	rm -rf $(STT_MODELS_DIR)/tiny.en $(STT_MODELS_DIR)/base

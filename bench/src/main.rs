@@ -11,6 +11,7 @@ mod instances;
 mod load;
 mod plan;
 mod plot;
+mod soak;
 
 use std::path::PathBuf;
 
@@ -43,6 +44,9 @@ enum Cmd {
     Instances(instances::Args),
     /// The guide's decision matrix: scale up, scale out, smaller model or check bottlenecks.
     Advise(advise::Args),
+    /// Mixed good, bad, slow, leaving and hostile clients against one host for a while: RSS
+    /// over time, answers by kind, exit on SIGTERM.
+    Soak(soak::Args),
 }
 
 #[derive(clap::Args, Clone)]
@@ -64,6 +68,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::CpuScaling(args) => cpu_scaling::run(&args),
         Cmd::Advise(args) => advise::run(&args),
         Cmd::Instances(args) => instances::run(&args),
+        Cmd::Soak(args) => soak::run(&args),
     }
 }
 

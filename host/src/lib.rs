@@ -3,7 +3,10 @@
 //! limits, Prometheus metrics, probes and graceful drain.
 
 pub mod admin;
+pub mod authority;
+pub mod body;
 pub mod component_cache;
+pub mod connection;
 pub mod cpu;
 pub mod guest_log;
 pub mod http_error;

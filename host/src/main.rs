@@ -90,6 +90,20 @@ struct ServeArgs {
     /// Time a client has to send its body, s.
     #[arg(long, env = "STT_BODY_TIMEOUT_SECONDS", default_value_t = 60)]
     body_timeout_seconds: u64,
+    /// Bytes of request bodies held at once, MiB; beyond it uploads get 503 [default: (slots +
+    /// queue) × the largest request, the bodies that can be waiting for an instance].
+    #[arg(long, env = "STT_BODY_BUDGET_MB")]
+    body_budget_mb: Option<u64>,
+    /// Client connections open at once; more are answered 503 and closed.
+    #[arg(long, env = "STT_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: u64,
+    /// Time to send a complete request head, from connecting or from its first byte, s.
+    #[arg(long, env = "STT_HEADER_TIMEOUT_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout_seconds: u64,
+    /// Time a keep-alive connection may stay idle between requests, s (above the usual 60 s of
+    /// load balancers, so that they close first).
+    #[arg(long, env = "STT_IDLE_TIMEOUT_SECONDS", default_value_t = 75, value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout_seconds: u64,
     /// How long SIGTERM waits for in-flight requests, s.
     #[arg(long, env = "STT_DRAIN_SECONDS", default_value_t = 30)]
     drain_seconds: u64,
@@ -109,17 +123,26 @@ impl ServeArgs {
                 .context("WHISPER_N_THREADS must be ≥ 1")?,
             (None, None) => cpu::slots_for(cpu::usable_cores()),
         };
+        let queue_depth = self.queue_depth.map_or(2 * slots, |q| q as usize);
+        let max_request_bytes = (self.max_request_mb << 20) as usize;
         Ok(Settings {
             slots,
-            queue_depth: self.queue_depth.map_or(2 * slots, |q| q as usize),
+            queue_depth,
             budget: CpuBudget {
                 fixed: self.cpu_budget_ms.map(Duration::from_millis),
                 base: Duration::from_millis(self.cpu_budget_base_ms),
                 per_audio_second: self.cpu_budget_per_audio_second,
             },
             instance_memory: (self.instance_memory_mb << 20) as usize,
-            max_request_bytes: (self.max_request_mb << 20) as usize,
+            max_request_bytes,
             body_timeout: Duration::from_secs(self.body_timeout_seconds),
+            body_budget: match self.body_budget_mb {
+                Some(mb) => (mb << 20) as usize,
+                None => (slots + queue_depth).max(1) * max_request_bytes,
+            },
+            max_connections: self.max_connections as usize,
+            header_timeout: Duration::from_secs(self.header_timeout_seconds),
+            idle_timeout: Duration::from_secs(self.idle_timeout_seconds),
             drain_grace: Duration::from_secs(self.drain_seconds),
         })
     }
@@ -156,9 +179,38 @@ async fn terminated() {
     tracing::info!("shutdown signal received");
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().cmd {
+/// Large allocations (request bodies) come from their own mappings and go back to the OS when
+/// freed. glibc otherwise raises its mmap threshold after the first large free, and later
+/// bodies land in per-thread heaps that are not trimmed.
+fn return_large_frees_to_the_os() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a tunable of the allocator; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    return_large_frees_to_the_os();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    // A failure is one line naming its cause (no backtrace, no "Caused by" list).
+    match runtime.block_on(run(Cli::parse())) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.cmd {
         Cmd::Serve(args) => serve(args).await,
         Cmd::Compile(args) => {
             init_logs(args.log_format);

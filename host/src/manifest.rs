@@ -111,10 +111,19 @@ impl App {
     /// Loads the manifest; application variables are overridden, as in Spin, by
     /// `SPIN_VARIABLE_<NAME>` environment variables.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ManifestError::Invalid {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// A manifest's text; `path` is where it was read from (paths in it are relative to its
+    /// folder).
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ManifestError> {
         let invalid =
             |message: String| ManifestError::Invalid { path: path.to_path_buf(), message };
-        let text = std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?;
-        let raw: Raw = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let raw: Raw = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         if raw.trigger.http.is_empty() {
             return Err(invalid("no [[trigger.http]]".into()));
         }

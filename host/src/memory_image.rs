@@ -90,6 +90,47 @@ pub fn memory_images(wasm: &[u8]) -> Result<Vec<MemoryImage>, ImageError> {
     Ok(out)
 }
 
+/// The largest initial size any linear memory of the component declares, bytes.
+pub fn largest_initial_memory(wasm: &[u8]) -> Result<u64, ImageError> {
+    let mut largest = 0u64;
+    for payload in Parser::new(0).parse_all(wasm) {
+        if let Payload::MemorySection(reader) = payload.map_err(|e| ImageError(e.to_string()))? {
+            for m in reader {
+                let m = m.map_err(|e| ImageError(e.to_string()))?;
+                let page = 1u64 << m.page_size_log2.unwrap_or(16);
+                largest = largest.max(m.initial.saturating_mul(page));
+            }
+        }
+    }
+    Ok(largest)
+}
+
+#[derive(Debug, Error)]
+pub enum FitError {
+    #[error("reading {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(
+        "the instance memory limit of {limit_mib} MiB is below the {needed_mib} MiB the component starts with; set STT_INSTANCE_MEMORY_MB (--instance-memory-mb) to at least {needed_mib}"
+    )]
+    TooSmall { limit_mib: u64, needed_mib: u64 },
+}
+
+/// Whether instances of the component at `path` can start within `limit` bytes of memory.
+pub fn check_fits(path: &std::path::Path, limit: usize) -> Result<(), FitError> {
+    let wasm = std::fs::read(path)
+        .map_err(|source| FitError::Read { path: path.display().to_string(), source })?;
+    let needed = largest_initial_memory(&wasm)?;
+    if needed > limit as u64 {
+        return Err(FitError::TooSmall {
+            limit_mib: limit as u64 >> 20,
+            needed_mib: needed.div_ceil(1 << 20),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +153,12 @@ mod tests {
         let mut m = Module::new();
         m.section(&memories).section(&data);
         m.finish()
+    }
+
+    #[test]
+    fn the_initial_memory_is_read_from_the_memory_section() {
+        // 400 pages of 64 KiB.
+        assert_eq!(largest_initial_memory(&module(&[])).expect("parse"), 400 << 16);
     }
 
     #[test]

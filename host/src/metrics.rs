@@ -56,7 +56,29 @@ pub struct Metrics {
     pub instance_memory_peak: Histogram,
     pub instance_memory_limit: Gauge,
     pub ready: Gauge,
+    pub connections: Gauge,
+    pub connection_limit: Gauge,
+    pub body_bytes: Gauge,
+    pub body_budget: Gauge,
 }
+
+/// Methods are label values only when HTTP defines them; any other string is `other`, so a
+/// client cannot grow the exposition.
+pub fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 9] =
+        ["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE"];
+    KNOWN.iter().find(|m| **m == method).copied().unwrap_or("other")
+}
+
+/// Reasons a request or connection is refused before an instance, present from the start.
+const REJECT_REASONS: [&str; 6] = [
+    "queue_full",
+    "body_budget",
+    "connections",
+    "draining",
+    "malformed_request",
+    "connection_timeout",
+];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -88,10 +110,16 @@ impl Metrics {
             instance_memory_peak: Histogram::new((0..10).map(|i| (16u64 << 20 << i) as f64)),
             instance_memory_limit: Gauge::default(),
             ready: Gauge::default(),
+            connections: Gauge::default(),
+            connection_limit: Gauge::default(),
+            body_bytes: Gauge::default(),
+            body_budget: Gauge::default(),
         };
         // Present from the start, so that rate() over it and alerts on it work before the first
         // refusal.
-        let _ = m.rejected.get_or_create(&ReasonLabels { reason: "queue_full".into() });
+        for reason in REJECT_REASONS {
+            let _ = m.rejected.get_or_create(&ReasonLabels { reason: reason.into() });
+        }
         let r = &mut m.registry;
         r.register(
             "http_requests",
@@ -179,6 +207,22 @@ impl Metrics {
             "Linear memory cap per instance",
             m.instance_memory_limit.clone(),
         );
+        r.register("stt_connections", "Open client connections", m.connections.clone());
+        r.register(
+            "stt_connection_limit",
+            "Connections served at once; more are answered 503 and closed",
+            m.connection_limit.clone(),
+        );
+        r.register(
+            "stt_request_body_bytes",
+            "Bytes of request bodies reserved (buffering or waiting for an instance)",
+            m.body_bytes.clone(),
+        );
+        r.register(
+            "stt_request_body_budget_bytes",
+            "Bytes all request bodies together may hold; beyond it, 503",
+            m.body_budget.clone(),
+        );
         r.register(
             "stt_ready",
             "1 when the host accepts requests (compiled, warmed up, not draining)",
@@ -187,7 +231,13 @@ impl Metrics {
         m
     }
 
-    pub fn observe_request(&self, path: &str, method: &str, status: u16, elapsed: Duration) {
+    pub fn observe_request(
+        &self,
+        path: &str,
+        method: &'static str,
+        status: u16,
+        elapsed: Duration,
+    ) {
         let labels = HttpLabels {
             path: path.to_string(),
             method: method.to_string(),

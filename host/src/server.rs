@@ -1,36 +1,39 @@
-//! Serving the app: each request's body is buffered (bounded in size and time), admitted to an
-//! instance slot or the bounded queue (else 503 with Retry-After at once), and run in a fresh
-//! instance from the pooling allocator with its CPU budget and memory cap. SIGTERM stops
-//! accepting, lets in-flight requests finish within the grace period, and returns.
+//! Serving the app: connections are capped and timed out ([`crate::connection`]); each request's
+//! body is reserved against the buffered-bytes budget and read whole ([`crate::body`]), admitted
+//! to an instance slot or the bounded queue (else 503 with Retry-After at once), and run in a
+//! fresh instance from the pooling allocator with its CPU budget and memory cap. SIGTERM stops
+//! accepting, closes every connection not mid-request, lets running requests finish within the
+//! grace period, and returns.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::server::conn::http1;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi::WasiView;
 use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::admin::Health;
+use crate::body::{BodyBudget, BodyError, BodyLimits};
+use crate::connection::{self, Activity, Ended, ReleaseAtEnd, Timeouts, Watched};
 use crate::http_error::{Response, json_error};
 use crate::instance::{Call, Failure, InstanceReport, InstanceState, Limits, Prepared};
 use crate::manifest::App;
 use crate::metrics::Metrics;
 use crate::settings::Settings;
-use crate::slots::Slots;
+use crate::slots::{Place, Slots};
 use crate::variables::{self, Variables};
 
 /// How often the epoch advances, i.e. how often a running instance's CPU use is checked.
@@ -42,6 +45,10 @@ pub struct Server {
     settings: Settings,
     limits: Limits,
     slots: Slots,
+    body_budget: BodyBudget,
+    connections: Arc<Semaphore>,
+    /// Cancelled when SIGTERM arrives.
+    draining: CancellationToken,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     next_id: AtomicU64,
@@ -97,6 +104,8 @@ impl Server {
         add_imports(&mut linker, InstanceState::variables)?;
         let mut components = Vec::new();
         for c in &app.components {
+            crate::memory_image::check_fits(&c.source, settings.instance_memory)
+                .with_context(|| format!("component `{}`", c.id))?;
             let component = crate::component_cache::load(&engine, &c.source, cache_dir)
                 .with_context(|| format!("component `{}`", c.id))?;
             let pre = ProxyPre::new(linker.instantiate_pre(&component)?)?;
@@ -117,10 +126,15 @@ impl Server {
         })?;
         let slots = Slots::start(settings.slots, settings.queue_depth, metrics.clone())?;
         metrics.instance_memory_limit.set(settings.instance_memory as i64);
+        metrics.body_budget.set(settings.body_budget as i64);
+        metrics.connection_limit.set(settings.max_connections as i64);
         let limits = Limits { budget: settings.budget.clone(), memory: settings.instance_memory };
         Ok(Self {
             app: app.clone(),
             components,
+            body_budget: BodyBudget::new(settings.body_budget),
+            connections: Arc::new(Semaphore::new(settings.max_connections)),
+            draining: CancellationToken::new(),
             settings,
             limits,
             slots,
@@ -159,11 +173,12 @@ impl Server {
 
     async fn handle(
         self: Arc<Self>,
-        req: hyper::Request<hyper::body::Incoming>,
+        mut req: hyper::Request<hyper::body::Incoming>,
+        conn: Arc<Activity>,
+        local: SocketAddr,
     ) -> Result<Response, Infallible> {
-        let t0 = Instant::now();
+        let in_flight = conn.request();
         let id = self.request_id(&req);
-        let method = req.method().to_string();
         let path = req.uri().path().to_string();
         let component = self.app.route(&path);
         let label = match component {
@@ -173,71 +188,36 @@ impl Server {
             Some(i) => self.app.components[i].route.to_string(),
             None => "unmatched".into(),
         };
-        let report = Arc::new(InstanceReport::default());
-        let mut resp = match component {
-            Some(i) => self.respond(req, i, id.clone(), report.clone()).await,
-            None => json_error(404, "not_found", format!("no route for {path}")),
+        let log = RequestLog {
+            metrics: self.metrics.clone(),
+            id: id.clone(),
+            method: crate::metrics::method_label(req.method().as_str()),
+            path,
+            label,
+            t0: Instant::now(),
+            report: Arc::new(InstanceReport::default()),
+            done: false,
         };
-        let status = resp.status().as_u16();
-        let elapsed = t0.elapsed();
-        self.metrics.observe_request(&label, &method, status, elapsed);
-        let audio = report.audio_seconds();
-        let mut rtf = None;
-        if let (true, Some(a), Some(started)) =
-            (resp.status().is_success(), audio, report.started.get())
-            && a > 0.0
-        {
-            let r = started.elapsed().as_secs_f64() / a;
-            self.metrics.rtf.observe(r);
-            self.metrics.audio_seconds.inc_by(a);
-            rtf = Some(r);
-        }
-        tracing::info!(
-            request_id = %id, method, path, status,
-            duration_ms = (elapsed.as_secs_f64() * 1e3).round(),
-            audio_seconds = audio, rtf, "request"
-        );
+        // The guest sees exactly the path routed here, with an authority that is only that.
+        let host = req.headers().get(hyper::header::HOST).map(|v| v.as_bytes());
+        let authority = crate::authority::absolute_uri(req.uri(), host, local);
+        let (resp, place) = match (authority, component) {
+            (Err(why), _) => (json_error(400, "invalid_host", why), None),
+            (Ok(uri), Some(i)) => {
+                *req.uri_mut() = uri;
+                self.respond(req, i, id.clone(), log.report.clone()).await
+            }
+            (Ok(_), None) => {
+                (json_error(404, "not_found", format!("no route for {}", log.path)), None)
+            }
+        };
+        let mut resp = log.finish(resp);
         if let Ok(v) = hyper::header::HeaderValue::from_str(&id) {
             resp.headers_mut().insert("x-request-id", v);
         }
-        Ok(resp)
-    }
-
-    /// The whole body, within the host's size and time limits.
-    async fn read_body(
-        &self,
-        req: hyper::Request<hyper::body::Incoming>,
-    ) -> Result<hyper::Request<Full<Bytes>>, Response> {
-        let max = self.settings.max_request_bytes;
-        let too_large = || {
-            json_error(413, "request_too_large", format!("the request body exceeds {max} bytes"))
-        };
-        let declared = req
-            .headers()
-            .get(hyper::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse().ok());
-        if declared.is_some_and(|n: u64| n > max as u64) {
-            return Err(too_large());
-        }
-        let (parts, body) = req.into_parts();
-        match tokio::time::timeout(self.settings.body_timeout, Limited::new(body, max).collect())
-            .await
-        {
-            Err(_) => Err(json_error(
-                408,
-                "request_timeout",
-                format!("the request body did not arrive within {:?}", self.settings.body_timeout),
-            )),
-            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-            Ok(Err(e)) => Err(json_error(
-                400,
-                "bad_request_body",
-                format!("the request body could not be read: {e}"),
-            )),
-            Ok(Ok(collected)) => {
-                Ok(hyper::Request::from_parts(parts, Full::new(collected.to_bytes())))
-            }
-        }
+        // The request stays in flight on its connection, and its place taken, until the body's
+        // last frame is handed over.
+        Ok(resp.map(|b| ReleaseAtEnd::wrap(b, Box::new((in_flight, place)))))
     }
 
     async fn respond(
@@ -246,11 +226,24 @@ impl Server {
         component: usize,
         id: Arc<str>,
         report: Arc<InstanceReport>,
-    ) -> Response {
-        let req = match self.read_body(req).await {
-            Ok(r) => r,
-            Err(resp) => return resp,
+    ) -> (Response, Option<Place>) {
+        let limits = BodyLimits {
+            max_bytes: self.settings.max_request_bytes,
+            timeout: self.settings.body_timeout,
         };
+        let (req, reservation) =
+            match crate::body::read(req, &self.body_budget, &limits, &self.draining).await {
+                Ok(r) => r,
+                Err(e) => {
+                    match &e {
+                        BodyError::Busy => self.metrics.reject("body_budget"),
+                        BodyError::Draining => self.metrics.reject("draining"),
+                        _ => {}
+                    }
+                    return (e.response(), None);
+                }
+            };
+        self.metrics.body_bytes.set(self.body_budget.in_use() as i64);
         let Some(admission) = self.slots.try_admit() else {
             self.metrics.reject("queue_full");
             let retry = self.slots.retry_after();
@@ -264,8 +257,9 @@ impl Server {
             );
             r.headers_mut()
                 .insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from(retry));
-            return r;
+            return (r, None);
         };
+        let place = admission.place();
         let (respond, response) = tokio::sync::oneshot::channel();
         let (done, ended) = tokio::sync::oneshot::channel();
         // Cancels the instance if this handler is dropped (client gone) before the response head.
@@ -279,13 +273,15 @@ impl Server {
             }
             let r =
                 prepared.run(Call { id, req, respond, report, cancel }, &limits, &metrics).await;
+            // The body's bytes are the instance's until it is gone.
+            drop(reservation);
             let _ = done.send(r);
         });
-        match response.await {
+        let resp = match response.await {
             Ok(Ok(resp)) => {
                 // The guest may still be writing the body: it must not be cancelled now.
                 guard.disarm();
-                resp
+                return (resp, Some(place));
             }
             Ok(Err(code)) => {
                 json_error(500, "function_error", format!("the function failed: {code:?}"))
@@ -297,17 +293,20 @@ impl Server {
                 }
                 Err(_) => json_error(500, "function_error", "the instance ended without an answer"),
             },
-        }
+        };
+        (resp, None)
     }
 
     /// Accepts connections until `shutdown` resolves, then drains: returns whether every
-    /// in-flight request finished within the grace period.
+    /// connection had closed within the grace period.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> bool {
-        let graceful = GracefulShutdown::new();
+        let tasks = TaskTracker::new();
+        let timeouts =
+            Timeouts { header: self.settings.header_timeout, idle: self.settings.idle_timeout };
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             tokio::select! {
@@ -321,18 +320,44 @@ impl Server {
                             continue;
                         }
                     };
+                    let Ok(permit) = self.connections.clone().try_acquire_owned() else {
+                        self.metrics.reject("connections");
+                        tracing::warn!(%addr, limit = self.settings.max_connections, "connection refused: at the connection limit");
+                        tasks.spawn(connection::refuse(stream, 1));
+                        continue;
+                    };
                     // Responses are small and written in pieces (head, body): without this, Nagle
                     // holds the last piece for the client's delayed ACK (40 ms on Linux).
                     if let Err(e) = stream.set_nodelay(true) {
                         tracing::debug!(%addr, error = %e, "TCP_NODELAY not set");
                     }
-                    let server = self.clone();
-                    let service = hyper::service::service_fn(move |req| server.clone().handle(req));
-                    let conn = http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), service);
-                    let conn = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!(%addr, error = %e, "connection closed with an error");
+                    let Ok(local) = stream.local_addr() else { continue };
+                    let activity = Activity::new();
+                    let (server, a) = (self.clone(), activity.clone());
+                    let service = hyper::service::service_fn(move |req| {
+                        server.clone().handle(req, a.clone(), local)
+                    });
+                    let conn = http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(Watched::new(stream, activity.clone()), service);
+                    let (timeouts, draining, metrics) =
+                        (timeouts.clone(), self.draining.clone(), self.metrics.clone());
+                    tasks.spawn(async move {
+                        metrics.connections.inc();
+                        let ended = connection::drive(conn, &activity, &timeouts, &draining).await;
+                        metrics.connections.dec();
+                        drop(permit);
+                        match ended {
+                            Ended::Malformed => {
+                                metrics.reject("malformed_request");
+                                tracing::info!(%addr, "malformed request: answered with an error and closed");
+                            }
+                            Ended::TimedOut => {
+                                metrics.reject("connection_timeout");
+                                tracing::info!(%addr, "connection closed: no complete request within its timeout");
+                            }
+                            Ended::Failed(e) => tracing::debug!(%addr, error = %e, "connection closed with an error"),
+                            Ended::Normally | Ended::Drained => {}
                         }
                     });
                 }
@@ -341,11 +366,62 @@ impl Server {
         }
         drop(listener);
         self.health.set_draining(&self.metrics);
+        self.draining.cancel();
         tracing::info!(
             grace_s = self.settings.drain_grace.as_secs_f64(),
-            "draining: no new connections"
+            "draining: idle connections closed, running requests finishing"
         );
-        tokio::time::timeout(self.settings.drain_grace, graceful.shutdown()).await.is_ok()
+        tasks.close();
+        tokio::time::timeout(self.settings.drain_grace, tasks.wait()).await.is_ok()
+    }
+}
+
+/// One request's line in the log and its sample in the metrics, written when it is answered,
+/// or as 499 if the client goes away first (its handler is dropped unanswered).
+struct RequestLog {
+    metrics: Arc<Metrics>,
+    id: Arc<str>,
+    method: &'static str,
+    path: String,
+    label: String,
+    t0: Instant,
+    report: Arc<InstanceReport>,
+    done: bool,
+}
+
+impl RequestLog {
+    fn record(&self, status: u16, success: bool) {
+        let elapsed = self.t0.elapsed();
+        self.metrics.observe_request(&self.label, self.method, status, elapsed);
+        let audio = self.report.audio_seconds();
+        let mut rtf = None;
+        if let (true, Some(a), Some(started)) = (success, audio, self.report.started.get())
+            && a > 0.0
+        {
+            let r = started.elapsed().as_secs_f64() / a;
+            self.metrics.rtf.observe(r);
+            self.metrics.audio_seconds.inc_by(a);
+            rtf = Some(r);
+        }
+        tracing::info!(
+            request_id = %self.id, method = self.method, path = %self.path.escape_debug(), status,
+            duration_ms = (elapsed.as_secs_f64() * 1e3).round(),
+            audio_seconds = audio, rtf, "request"
+        );
+    }
+
+    fn finish(mut self, resp: Response) -> Response {
+        self.done = true;
+        self.record(resp.status().as_u16(), resp.status().is_success());
+        resp
+    }
+}
+
+impl Drop for RequestLog {
+    fn drop(&mut self) {
+        if !self.done {
+            self.record(499, false);
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! The host's tunables: instance slots, queue, per-instance CPU budget and memory cap, request
-//! limits and drain grace. `main` fills them from flags and the environment.
+//! and connection limits, and drain grace. `main` fills them from flags and the environment.
 
 use std::time::Duration;
 
@@ -45,6 +45,14 @@ pub struct Settings {
     pub max_request_bytes: usize,
     /// Time a client has to send its whole body.
     pub body_timeout: Duration,
+    /// Bytes of request bodies the host holds at once (buffering or waiting for an instance).
+    pub body_budget: usize,
+    /// Client connections open at once.
+    pub max_connections: usize,
+    /// Time to send a complete request head (from connecting, or from its first byte).
+    pub header_timeout: Duration,
+    /// Time a keep-alive connection may stay idle between requests.
+    pub idle_timeout: Duration,
     /// How long SIGTERM waits for in-flight requests.
     pub drain_grace: Duration,
 }

@@ -4,8 +4,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -25,8 +25,28 @@ pub struct Slots {
 
 /// A place in the slots or the queue.
 pub struct Admission {
-    permit: OwnedSemaphorePermit,
+    place: Place,
     at: Instant,
+}
+
+/// A handle on an admitted request's place: the place is freed when the first handle is dropped,
+/// which is the end of its response's body or of its instance, whichever comes first (an
+/// instance still tearing down must not hold the place the client's next request needs).
+pub struct Place(Arc<Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if let Ok(mut p) = self.0.lock() {
+            p.take();
+        }
+    }
+}
+
+impl Admission {
+    /// Another handle on this admission's place.
+    pub fn place(&self) -> Place {
+        Place(self.place.0.clone())
+    }
 }
 
 impl Slots {
@@ -66,7 +86,7 @@ impl Slots {
     pub fn try_admit(&self) -> Option<Admission> {
         let permit = self.admission.clone().try_acquire_owned().ok()?;
         self.metrics.queue_depth.inc();
-        Some(Admission { permit, at: Instant::now() })
+        Some(Admission { place: Place(Arc::new(Mutex::new(Some(permit)))), at: Instant::now() })
     }
 
     /// Seconds until a refused client should retry: the backlog's expected run time per slot.
@@ -81,7 +101,7 @@ impl Slots {
         let metrics = self.metrics.clone();
         let recent = self.recent_run.clone();
         let job: Job = Box::pin(async move {
-            let Admission { permit, at } = admission;
+            let Admission { place, at } = admission;
             metrics.queue_depth.dec();
             metrics.queue_wait.observe(at.elapsed().as_secs_f64());
             metrics.busy.inc();
@@ -91,7 +111,7 @@ impl Slots {
             let run = t0.elapsed().as_secs_f64();
             let old = f64::from_bits(recent.load(Ordering::Relaxed));
             recent.store((0.8 * old + 0.2 * run).to_bits(), Ordering::Relaxed);
-            drop(permit);
+            drop(place);
         });
         if self.tx.send(job).is_err() {
             // Only if every slot thread is gone; the dropped job drops the response sender,

@@ -65,3 +65,30 @@ fn one_slot_and_a_queue_of_one_refuse_the_excess_at_once_and_finish_the_rest() {
     assert!(m.contains(&rejected), "{rejected} not in\n{m}");
     assert!(m.contains("stt_instance_slots 1") && m.contains("stt_queue_capacity 1"), "{m}");
 }
+
+/// A finished request frees its place before its client can send the next one: closed-loop
+/// clients no more than slots + queue never see 503.
+#[test]
+fn closed_loop_clients_within_slots_plus_queue_never_see_503() {
+    let host =
+        start_host(&workspace().join("spin.toml"), &["--slots", "1", "--queue-depth", "1"], &[]);
+    let url = format!("{}/v1/models", host.base);
+    let answers: Vec<(u16, String)> = std::thread::scope(|s| {
+        let clients: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let agent = agent();
+                    (0..15)
+                        .map(|_| {
+                            let mut r = agent.get(&url).call().expect("GET");
+                            (r.status().as_u16(), r.body_mut().read_to_string().expect("body"))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        clients.into_iter().flat_map(|c| c.join().expect("client")).collect()
+    });
+    let refused: Vec<&(u16, String)> = answers.iter().filter(|(s, _)| *s != 200).collect();
+    assert!(refused.is_empty(), "{refused:?}");
+}

@@ -155,6 +155,20 @@ def validate(objs, where, args):
             check(err is None, f"{label} against the prometheus-operator schema {err or ''}")
 
 
+def check_front_door(objs, where):
+    """The API is published, the admin port is not; only monitoring reaches it; keys from a Secret."""
+    svc = find(objs, "Service", "stt-api")
+    check([p["name"] for p in svc["spec"]["ports"]] == ["http"], f"{where}: Service stt-api publishes only http")
+    pol = find(objs, "NetworkPolicy", "stt-api")
+    rules = pol["spec"]["ingress"]
+    admin = [r for r in rules if any(p["port"] == "admin" for p in r.get("ports", []))]
+    check(len(admin) == 1 and admin[0].get("from"), f"{where}: NetworkPolicy admits only named sources to the admin port")
+    dep = find(objs, "Deployment", "stt-api")
+    env = {e["name"]: e for e in dep["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+    ref = env.get("SPIN_VARIABLE_API_KEYS", {}).get("valueFrom", {}).get("secretKeyRef", {})
+    check(ref.get("name") == "stt-api-keys" and ref.get("optional") is True, f"{where}: API keys from the optional Secret stt-api-keys")
+
+
 def env_of(container):
     return {e["name"]: e.get("value") for e in container.get("env", [])}
 
@@ -300,6 +314,7 @@ def main():
         validate(objs, where, args)
         if where != "spinkube":
             check_deployment(objs, where, guide_numbers=where != "overlays/dev")
+            check_front_door(objs, where)
     check_hpa(find(base, "HorizontalPodAutoscaler", "stt-api-hpa"), "stt-api", "base")
     check_hpa(find(build(os.path.join(K8S_DIR, "overlays/prod")), "HorizontalPodAutoscaler", "stt-api-hpa"), "stt-api", "prod")
     spin = build(os.path.join(K8S_DIR, "spinkube"))
@@ -312,6 +327,8 @@ def main():
         declared = set(re.findall(r"^(\w+)\s*=\s*\{\s*default", f.read(), re.M))
     given = {v["name"] for v in app["spec"]["variables"]}
     check(given <= declared, f"SpinApp variables {sorted(given)} are declared in spin.toml")
+    keys = next((v for v in app["spec"]["variables"] if v["name"] == "api_keys"), {})
+    check(keys.get("valueFrom", {}).get("secretKeyRef", {}).get("name") == "stt-api-keys", "SpinApp: api_keys from the Secret stt-api-keys")
     check_alerts(find(base, "PrometheusRule", "stt-scaling"), metrics_text)
     check_dockerfile()
 

@@ -6,12 +6,16 @@
 //! - [`manifest`]: a `spin.toml` for a test or benchmark.
 //! - [`http`]: a client that returns error statuses, multipart bodies, OpenAI's error shape,
 //!   Prometheus text.
+//! - [`raw`]: HTTP/1.1 over a plain socket, for faults a client library hides.
+//! - [`media`]: audio made from the shared data with ffmpeg (WebM, long high-rate files).
 //! - [`wasi_command`]: the `stt` command component run under wasmtime with captured output.
 //! - [`wer`]: word error rate after an English normalisation, and the long-form clip.
 
 pub mod http;
 pub mod manifest;
+pub mod media;
 pub mod paths;
+pub mod raw;
 pub mod server;
 pub mod wasi_command;
 pub mod wer;

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::api::FunctionConfig;
+use crate::api::auth::ApiKeys;
 
 /// A Spin variable, or `None` when it is unset or the host has none.
 fn var(name: &str) -> Option<String> {
@@ -22,5 +23,6 @@ pub(crate) fn config() -> FunctionConfig {
             .unwrap_or(d.max_duration_s),
         default_language: var("default_language"),
         precision: var("precision").and_then(|v| v.parse().ok()).unwrap_or(d.precision),
+        api_keys: var("api_keys").map(|k| ApiKeys::parse(&k)).unwrap_or(d.api_keys),
     }
 }

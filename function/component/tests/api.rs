@@ -26,6 +26,7 @@ fn post(f: &mut Function, path: &str, ct: &str, body: Vec<u8>) -> Response {
         path: path.into(),
         query: String::new(),
         content_type: Some(ct.into()),
+        authorization: None,
         body,
     })
 }
@@ -184,6 +185,7 @@ fn bad_requests_get_openai_errors_and_the_next_request_succeeds() {
             path: p.into(),
             query: String::new(),
             content_type: None,
+            authorization: None,
             body: vec![],
         })
     };
@@ -204,6 +206,7 @@ fn models_are_listed_from_the_loaded_weights() {
         path: "/v1/models".into(),
         query: String::new(),
         content_type: None,
+        authorization: None,
         body: vec![],
     });
     assert_eq!(r.status, 200);

@@ -27,8 +27,11 @@ pub struct WhisperTokenizer {
 
 impl WhisperTokenizer {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EngineError> {
-        let inner =
+        let mut inner =
             Tokenizer::from_bytes(bytes).map_err(|e| EngineError::Tokenizer(e.to_string()))?;
+        // Text from users is text: `<|endoftext|>` in a prompt is eleven characters, not the
+        // control token (special ids are only ever placed by the decoder itself).
+        inner.set_encode_special_tokens(true);
         let id = |t: &str| {
             inner.token_to_id(t).ok_or_else(|| EngineError::Tokenizer(format!("no token {t}")))
         };
@@ -58,6 +61,7 @@ impl WhisperTokenizer {
         Ok(Self { inner, special })
     }
 
+    /// Tokens of plain text (special-token names in it are encoded as ordinary text).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>, EngineError> {
         let enc =
             self.inner.encode(text, false).map_err(|e| EngineError::Tokenizer(e.to_string()))?;
@@ -76,5 +80,21 @@ impl WhisperTokenizer {
 
     pub fn language_code(&self, token: u32) -> Option<&str> {
         self.special.languages.iter().find(|&&(_, id)| id == token).map(|(c, _)| c.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_token_names_in_text_are_text() {
+        let dir = stt_testkit::paths::model_dir("tiny.en");
+        let bytes = std::fs::read(dir.join("tokenizer.json")).expect("tiny.en (make models)");
+        let tok = WhisperTokenizer::from_bytes(&bytes).expect("tokenizer");
+        let text = "<|endoftext|><|startoftranscript|> hello";
+        let ids = tok.encode(text).expect("encode");
+        assert!(ids.iter().all(|&i| i < tok.special.eot), "a control token from text: {ids:?}");
+        assert_eq!(tok.decode_text(&ids).expect("decode"), text);
     }
 }

@@ -89,7 +89,7 @@ pub fn transcribe(
     let mut language = if multilingual { o.language.clone() } else { Some("en".to_string()) };
     let mut language_token = language_token;
     let mut all_tokens: Vec<u32> = match &o.initial_prompt {
-        Some(p) if !p.trim().is_empty() => tok.encode(&format!(" {}", p.trim()))?,
+        Some(p) if !p.trim().is_empty() => tok.encode(&format!(" {}", prompt_tail(p.trim())))?,
         _ => Vec::new(),
     };
     let mut prompt_reset_since = 0;
@@ -247,4 +247,29 @@ fn split_segments(
 /// because small models often end a window early and would silently drop the speech after it.
 fn tail_resume(end: usize, segment_size: usize, recover_tail: bool) -> Option<usize> {
     (recover_tail && end > 0 && segment_size.saturating_sub(end) > TAIL_FRAMES).then_some(end)
+}
+
+/// Characters of a prompt kept for tokenizing: the decoder only ever sees its last 223 tokens,
+/// which text of this length holds many times over (tokens average a few characters), so a
+/// huge prompt costs no more than this.
+const PROMPT_TAIL_CHARS: usize = 8 * 1024;
+
+fn prompt_tail(prompt: &str) -> &str {
+    match prompt.char_indices().rev().nth(PROMPT_TAIL_CHARS - 1) {
+        Some((i, _)) => &prompt[i..],
+        None => prompt,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_end_of_a_huge_prompt_is_tokenized() {
+        let huge = "é".repeat(3 * PROMPT_TAIL_CHARS);
+        let tail = prompt_tail(&huge);
+        assert_eq!(tail.chars().count(), PROMPT_TAIL_CHARS);
+        assert_eq!(prompt_tail("short"), "short");
+    }
 }

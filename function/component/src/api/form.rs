@@ -4,16 +4,12 @@ use bytes::Bytes;
 use futures_util::stream;
 
 use super::error::ApiError;
+use super::params::Params;
 
 #[derive(Debug, Default)]
 pub struct Form {
     pub file: Option<Vec<u8>>,
-    pub model: Option<String>,
-    pub language: Option<String>,
-    pub prompt: Option<String>,
-    pub response_format: Option<String>,
-    pub temperature: Option<String>,
-    pub timestamp_granularities: Vec<String>,
+    pub params: Params,
 }
 
 fn bad(e: impl std::fmt::Display) -> ApiError {
@@ -35,17 +31,7 @@ pub fn parse(content_type: &str, body: Vec<u8>) -> Result<Form, ApiError> {
                 continue;
             }
             let text = field.text().await.map_err(bad)?;
-            match name.as_str() {
-                "model" => form.model = Some(text),
-                "language" => form.language = Some(text),
-                "prompt" => form.prompt = Some(text),
-                "response_format" => form.response_format = Some(text),
-                "temperature" => form.temperature = Some(text),
-                "timestamp_granularities[]" | "timestamp_granularities" => {
-                    form.timestamp_granularities.push(text)
-                }
-                _ => {} // OpenAI ignores fields it does not know; so do we.
-            }
+            form.params.set(&name, text);
         }
         Ok(form)
     })

@@ -1,8 +1,10 @@
 //! The HTTP API as a plain function of a buffered request, so that it is tested natively and
 //! served unchanged by the Spin component.
 
+pub mod auth;
 pub mod error;
 pub mod form;
+pub mod params;
 pub mod render;
 
 use std::path::PathBuf;
@@ -10,10 +12,11 @@ use std::sync::Arc;
 
 use serde_json::json;
 use stt_contract::{defaults, routes};
-use stt_engine::{AudioLimits, Engine, Precision, Task, TranscribeOptions};
+use stt_engine::{AudioLimits, Engine, Precision, TranscribeOptions};
 
+use auth::ApiKeys;
 use error::ApiError;
-use render::ResponseFormat;
+use params::{Output, Params, Route};
 
 /// Settings, from Spin variables in the component.
 #[derive(Debug, Clone)]
@@ -27,6 +30,8 @@ pub struct FunctionConfig {
     pub default_language: Option<String>,
     /// How the model computes: int8 (default) or f32.
     pub precision: Precision,
+    /// When any are set, every route but the health check needs one of them.
+    pub api_keys: ApiKeys,
 }
 
 impl Default for FunctionConfig {
@@ -37,6 +42,7 @@ impl Default for FunctionConfig {
             max_duration_s: defaults::MAX_DURATION_SECONDS,
             default_language: None,
             precision: Precision::default(),
+            api_keys: ApiKeys::default(),
         }
     }
 }
@@ -47,6 +53,8 @@ pub struct Request {
     pub path: String,
     pub query: String,
     pub content_type: Option<String>,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -74,17 +82,10 @@ pub struct Function {
     /// Whether the engine came with the instance (a build-time snapshot) or was read from the
     /// model folder by this request.
     preloaded: bool,
-    /// Told the audio's duration once it is decoded, before the model runs (the component logs
-    /// it, which lets a host scale the instance's CPU budget to the audio's length).
+    /// Told the seconds decoded so far every minute of audio, then the audio's duration once it
+    /// is decoded, before the model runs (the component logs each, which lets a host scale the
+    /// instance's CPU budget to the audio's length while a long file decodes).
     audio_observer: fn(f64),
-}
-
-fn query_param(query: &str, key: &str) -> Option<String> {
-    query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == key)
-        .map(|(_, v)| v.to_string())
 }
 
 impl Function {
@@ -123,6 +124,9 @@ impl Function {
     }
 
     fn route(&mut self, req: Request) -> Result<Response, ApiError> {
+        if req.path != routes::HEALTHZ {
+            self.config.api_keys.check(req.authorization.as_deref())?;
+        }
         let Some(method) = routes::method(&req.path) else {
             return Err(ApiError::new(404, format!("no route for {} {}", req.method, req.path))
                 .code("not_found"));
@@ -158,7 +162,12 @@ impl Function {
             }
             routes::TRANSCRIBE => self.transcribe_endpoint(req),
             path => {
-                self.openai(req.content_type.as_deref(), req.body, path == routes::TRANSLATIONS)
+                let route = if path == routes::TRANSLATIONS {
+                    Route::Translations
+                } else {
+                    Route::Transcriptions
+                };
+                self.openai(req.content_type.as_deref(), req.body, route)
             }
         }
     }
@@ -169,7 +178,9 @@ impl Function {
         o: TranscribeOptions,
     ) -> Result<stt_engine::Transcript, ApiError> {
         let limits = AudioLimits { max_duration_s: self.config.max_duration_s };
-        let pcm = stt_engine::audio::load(audio, limits).map_err(stt_engine::EngineError::from)?;
+        let observer = self.audio_observer;
+        let pcm = stt_engine::audio::load_observed(audio, limits, &mut |s| observer(s))
+            .map_err(stt_engine::EngineError::from)?;
         (self.audio_observer)(pcm.duration_s());
         Ok(self.engine()?.transcribe_pcm(pcm.samples, &o)?)
     }
@@ -178,7 +189,7 @@ impl Function {
         &mut self,
         content_type: Option<&str>,
         body: Vec<u8>,
-        translate: bool,
+        route: Route,
     ) -> Result<Response, ApiError> {
         let ct =
             content_type.filter(|c| c.starts_with("multipart/form-data")).ok_or_else(|| {
@@ -188,73 +199,15 @@ impl Function {
         let file = f
             .file
             .ok_or_else(|| ApiError::new(400, "the `file` field is required").param("file"))?;
-        if let Some(m) = f.model.as_deref()
-            && m != "whisper-1"
-            && m != self.model_name()
-        {
-            return Err(ApiError::new(
-                400,
-                format!(
-                    "model `{m}` is not served here; use `whisper-1` or `{}`",
-                    self.model_name()
-                ),
-            )
-            .param("model")
-            .code("model_not_found"));
-        }
-        let format = ResponseFormat::parse(f.response_format.as_deref())?;
-        for g in &f.timestamp_granularities {
-            match g.as_str() {
-                "segment" => {}
-                "word" if format != ResponseFormat::VerboseJson => {
-                    return Err(ApiError::new(
-                        400,
-                        "timestamp_granularities[]=word requires response_format=verbose_json",
-                    )
-                    .param("timestamp_granularities"));
-                }
-                "word" => {
-                    return Err(ApiError::new(400, "word-level timestamps are not supported yet")
-                        .param("timestamp_granularities"));
-                }
-                other => {
-                    return Err(ApiError::new(
-                        400,
-                        format!("unknown timestamp granularity `{other}`"),
-                    )
-                    .param("timestamp_granularities"));
-                }
-            }
-        }
-        let temperature = match f.temperature.as_deref() {
-            None | Some("") => 0.0,
-            Some(t) => {
-                t.parse::<f32>().ok().filter(|t| (0.0..=1.0).contains(t)).ok_or_else(|| {
-                    ApiError::new(400, "temperature must be a number from 0 to 1")
-                        .param("temperature")
-                })?
-            }
-        };
-        let language = if translate {
-            f.language
-        } else {
-            f.language.or_else(|| self.config.default_language.clone())
-        };
-        let o = TranscribeOptions {
-            task: if translate { Task::Translate } else { Task::Transcribe },
-            language: language.filter(|l| !l.is_empty()),
-            initial_prompt: f.prompt,
-            ..TranscribeOptions::default()
-        }
-        .with_temperature(temperature);
-        let t = self.run(file, o)?;
-        Ok(ok(render::render(&t, format)))
+        let plan = f.params.plan(&self.config, &self.model_name(), route)?;
+        let t = self.run(file, plan.options)?;
+        Ok(ok(render_output(&t, plan.output)))
     }
 
     fn transcribe_endpoint(&mut self, req: Request) -> Result<Response, ApiError> {
         let ct = req.content_type.as_deref().unwrap_or("application/octet-stream");
         if ct.starts_with("multipart/form-data") {
-            return self.openai(Some(ct), req.body, false);
+            return self.openai(Some(ct), req.body, Route::Transcribe);
         }
         if !(ct.starts_with("audio/") || ct.starts_with("application/octet-stream")) {
             return Err(ApiError::new(
@@ -262,14 +215,20 @@ impl Function {
                 format!("content type `{ct}` is not audio/* or application/octet-stream"),
             ));
         }
-        let language =
-            query_param(&req.query, "language").or_else(|| self.config.default_language.clone());
-        let format = query_param(&req.query, "response_format");
-        let o = TranscribeOptions { language, ..TranscribeOptions::default() };
-        let t = self.run(req.body, o)?;
-        Ok(ok(match format.as_deref() {
-            None => render::transcribe_json(&t),
-            Some(f) => render::render(&t, ResponseFormat::parse(Some(f))?),
-        }))
+        // The options are checked before the audio is touched.
+        let plan = Params::from_query(&req.query).plan(
+            &self.config,
+            &self.model_name(),
+            Route::Transcribe,
+        )?;
+        let t = self.run(req.body, plan.options)?;
+        Ok(ok(render_output(&t, plan.output)))
+    }
+}
+
+fn render_output(t: &stt_engine::Transcript, output: Output) -> (&'static str, Vec<u8>) {
+    match output {
+        Output::OpenAi(f) => render::render(t, f),
+        Output::TranscribeJson => render::transcribe_json(t),
     }
 }

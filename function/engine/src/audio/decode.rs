@@ -11,46 +11,64 @@ use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 
 use super::opus::OpusStream;
-use super::{AudioError, AudioLimits};
+use super::resample::To16k;
+use super::{AudioError, AudioLimits, Pcm16k};
 
 const MIN_RATE: u32 = 1_000;
 const MAX_RATE: u32 = 384_000;
 
-/// Mono audio at the source's own rate.
-#[derive(Debug, Clone)]
-pub struct MonoPcm {
-    pub samples: Vec<f32>,
-    pub rate: u32,
-    pub channels: usize,
-}
-
-/// Appends interleaved frames as their channel average, refusing to grow past `max_frames`.
-pub(crate) fn push_downmixed(
-    out: &mut Vec<f32>,
-    interleaved: &[f32],
-    channels: usize,
-    max_frames: usize,
-    limit_s: f64,
-) -> Result<(), AudioError> {
+/// Downmixes interleaved frames to their channel average into `mono` (cleared first).
+fn downmix(mono: &mut Vec<f32>, interleaved: &[f32], channels: usize) {
+    mono.clear();
     let channels = channels.max(1);
-    let frames = interleaved.len() / channels;
-    if out.len() + frames > max_frames {
-        return Err(AudioError::TooLong { limit_s });
-    }
     if channels == 1 {
-        out.extend_from_slice(&interleaved[..frames]);
+        mono.extend_from_slice(interleaved);
     } else {
         let scale = 1.0 / channels as f32;
-        out.extend(interleaved.chunks_exact(channels).map(|f| f.iter().sum::<f32>() * scale));
+        mono.extend(interleaved.chunks_exact(channels).map(|f| f.iter().sum::<f32>() * scale));
     }
-    Ok(())
 }
 
-/// Decodes the first audio track to mono f32 at its own rate.
+/// Seconds of audio between two progress reports.
+const PROGRESS_EVERY_S: usize = 60;
+
+/// Mono samples on their way to 16 kHz, refusing audio past the duration limit and reporting
+/// the seconds decoded so far as they grow.
+struct Sink<'a> {
+    to16k: To16k,
+    frames: usize,
+    max_frames: usize,
+    limit_s: f64,
+    rate: usize,
+    progress: &'a mut dyn FnMut(f64),
+}
+
+impl Sink<'_> {
+    fn push(&mut self, mono: &[f32]) -> Result<(), AudioError> {
+        let step = PROGRESS_EVERY_S * self.rate;
+        let before = self.frames / step;
+        self.frames += mono.len();
+        if self.frames > self.max_frames {
+            return Err(AudioError::TooLong { limit_s: self.limit_s });
+        }
+        if self.frames / step > before {
+            (self.progress)(self.frames as f64 / self.rate as f64);
+        }
+        self.to16k.push(mono)
+    }
+}
+
+/// Decodes the first audio track to mono f32 at 16 kHz, resampling as packets decode (memory
+/// follows the 16 kHz signal, not the source's rate or channel count). `progress` is told the
+/// seconds decoded so far every minute of audio (a host scales a CPU budget to it).
 ///
 /// A stream that breaks off part-way (a truncated upload) yields the audio before the break;
 /// one that yields nothing is an error.
-pub fn decode_mono(bytes: Vec<u8>, limits: AudioLimits) -> Result<MonoPcm, AudioError> {
+pub fn decode_to_16k(
+    bytes: Vec<u8>,
+    limits: AudioLimits,
+    progress: &mut dyn FnMut(f64),
+) -> Result<Pcm16k, AudioError> {
     if bytes.is_empty() {
         return Err(AudioError::EmptyFile);
     }
@@ -72,7 +90,6 @@ pub fn decode_mono(bytes: Vec<u8>, limits: AudioLimits) -> Result<MonoPcm, Audio
         )));
     }
     let channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(1).max(1);
-    let max_frames = (limits.max_duration_s * rate as f64).ceil() as usize;
 
     enum Codec {
         Symphonia(Box<dyn symphonia::core::codecs::audio::AudioDecoder>),
@@ -86,9 +103,21 @@ pub fn decode_mono(bytes: Vec<u8>, limits: AudioLimits) -> Result<MonoPcm, Audio
             .map_err(|e| AudioError::UnsupportedCodec(e.to_string()))?;
         Codec::Symphonia(d)
     };
-
-    let mut out: Vec<f32> = Vec::new();
+    // Opus decodes at its own fixed rate, whatever the header says.
+    let decoded_rate = match &codec {
+        Codec::Opus(_) => super::opus::OPUS_RATE,
+        Codec::Symphonia(_) => rate,
+    };
+    let mut sink = Sink {
+        to16k: To16k::new(decoded_rate)?,
+        frames: 0,
+        max_frames: (limits.max_duration_s * decoded_rate as f64).ceil() as usize,
+        limit_s: limits.max_duration_s,
+        rate: decoded_rate as usize,
+        progress,
+    };
     let mut scratch: Vec<f32> = Vec::new();
+    let mut mono: Vec<f32> = Vec::new();
     let mut first_error: Option<String> = None;
     loop {
         let packet = match reader.next_packet() {
@@ -109,7 +138,8 @@ pub fn decode_mono(bytes: Vec<u8>, limits: AudioLimits) -> Result<MonoPcm, Audio
                 Ok(buf) => {
                     let ch = buf.spec().channels().count().max(1);
                     buf.copy_to_vec_interleaved(&mut scratch);
-                    push_downmixed(&mut out, &scratch, ch, max_frames, limits.max_duration_s)?;
+                    downmix(&mut mono, &scratch, ch);
+                    sink.push(&mono)?;
                 }
                 // A damaged packet is skipped, as players do; a wholly undecodable stream ends empty.
                 Err(SymError::DecodeError(e)) => {
@@ -120,21 +150,21 @@ pub fn decode_mono(bytes: Vec<u8>, limits: AudioLimits) -> Result<MonoPcm, Audio
             },
             Codec::Opus(o) => {
                 let pcm = o.decode(&packet.data, packet.trim_start.get(), packet.trim_end.get())?;
-                push_downmixed(&mut out, pcm, 1, max_frames, limits.max_duration_s)?;
+                sink.push(pcm)?;
             }
         }
     }
-    if out.is_empty() {
+    if sink.frames == 0 {
         return Err(match first_error {
             Some(e) => AudioError::Corrupt(e),
             None => AudioError::NoSamples,
         });
     }
-    let rate = match &codec {
-        Codec::Opus(_) => super::opus::OPUS_RATE,
-        Codec::Symphonia(_) => rate,
-    };
-    Ok(MonoPcm { samples: out, rate, channels })
+    let samples = sink.to16k.finish()?;
+    if samples.is_empty() {
+        return Err(AudioError::NoSamples);
+    }
+    Ok(Pcm16k { samples, source_rate: rate, source_channels: channels })
 }
 
 #[cfg(test)]
@@ -163,13 +193,24 @@ mod tests {
     #[test]
     fn absurd_sample_rates_are_refused() {
         for rate in [1, 999, 400_000, 4_000_000_000] {
-            let r = decode_mono(wav(rate, 100), AudioLimits::default());
+            let r = decode_to_16k(wav(rate, 100), AudioLimits::default(), &mut |_| {});
             assert!(
                 matches!(r, Err(AudioError::Corrupt(_)) | Err(AudioError::UnsupportedFormat(_))),
                 "{rate}: {r:?}"
             );
         }
-        let ok = decode_mono(wav(8_000, 100), AudioLimits::default()).expect("8 kHz is fine");
-        assert_eq!((ok.rate, ok.samples.len()), (8_000, 100));
+        let ok = decode_to_16k(wav(8_000, 100), AudioLimits::default(), &mut |_| {})
+            .expect("8 kHz is fine");
+        assert_eq!((ok.source_rate, ok.samples.len()), (8_000, 200));
+    }
+
+    #[test]
+    fn progress_is_reported_every_minute_of_audio() {
+        let mut seen = Vec::new();
+        let pcm =
+            decode_to_16k(wav(8_000, 8_000 * 150), AudioLimits::default(), &mut |s| seen.push(s))
+                .expect("150 s of silence");
+        assert_eq!(pcm.samples.len(), 16_000 * 150);
+        assert!(seen.len() == 2 && seen[0] >= 60.0 && seen[1] >= 120.0, "{seen:?}");
     }
 }

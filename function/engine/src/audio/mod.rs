@@ -4,8 +4,7 @@ mod decode;
 mod opus;
 mod resample;
 
-pub use decode::decode_mono;
-pub use resample::resample_to_16k;
+use decode::decode_to_16k;
 
 use thiserror::Error;
 
@@ -17,7 +16,7 @@ pub enum AudioError {
     #[error("the audio file is empty")]
     EmptyFile,
     #[error(
-        "the file is not audio in a supported format (WAV, FLAC, MP3, Ogg Vorbis/Opus, AIFF, M4A/AAC): {0}"
+        "the file is not audio in a supported format (WAV, FLAC, MP3, Ogg Vorbis/Opus, WebM/Matroska Opus/Vorbis, AIFF, M4A/AAC): {0}"
     )]
     UnsupportedFormat(String),
     #[error("the file holds no audio track")]
@@ -64,10 +63,15 @@ impl Pcm16k {
 
 /// Decodes and resamples in one go: the entry point for bytes from a user.
 pub fn load(bytes: Vec<u8>, limits: AudioLimits) -> Result<Pcm16k, AudioError> {
-    let mono = decode_mono(bytes, limits)?;
-    let samples = resample_to_16k(&mono.samples, mono.rate)?;
-    if samples.is_empty() {
-        return Err(AudioError::NoSamples);
-    }
-    Ok(Pcm16k { samples, source_rate: mono.rate, source_channels: mono.channels })
+    decode_to_16k(bytes, limits, &mut |_| {})
+}
+
+/// [`load`], telling `progress` the seconds decoded so far every minute of audio, so that a
+/// caller can account for long files before their whole length is known.
+pub fn load_observed(
+    bytes: Vec<u8>,
+    limits: AudioLimits,
+    progress: &mut dyn FnMut(f64),
+) -> Result<Pcm16k, AudioError> {
+    decode_to_16k(bytes, limits, progress)
 }

@@ -1,0 +1,179 @@
+//! A request's options with one set of rules for every route: read from the multipart form's
+//! text fields (OpenAI's routes) or the percent-decoded query string (`/transcribe`), and checked
+//! before any audio is decoded.
+
+use stt_engine::{Task, TranscribeOptions};
+
+use super::FunctionConfig;
+use super::error::ApiError;
+use super::render::ResponseFormat;
+
+/// Longest `prompt` accepted, bytes. The decoder reads only its last 223 tokens (about a
+/// thousand characters of English); this bounds what a request can make the tokenizer read.
+pub const MAX_PROMPT_BYTES: usize = 16 * 1024;
+
+/// The option fields as sent (names as OpenAI's form has them).
+#[derive(Debug, Default, Clone)]
+pub struct Params {
+    pub model: Option<String>,
+    pub language: Option<String>,
+    pub prompt: Option<String>,
+    pub response_format: Option<String>,
+    pub temperature: Option<String>,
+    pub timestamp_granularities: Vec<String>,
+}
+
+impl Params {
+    /// The options of a query string (`a=b&c=d`, percent- and `+`-decoded).
+    pub fn from_query(query: &str) -> Self {
+        let mut p = Self::default();
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            p.set(&k, v.into_owned());
+        }
+        p
+    }
+
+    /// Records one field; OpenAI ignores fields it does not know, and so do we.
+    pub fn set(&mut self, name: &str, value: String) {
+        match name {
+            "model" => self.model = Some(value),
+            "language" => self.language = Some(value),
+            "prompt" => self.prompt = Some(value),
+            "response_format" => self.response_format = Some(value),
+            "temperature" => self.temperature = Some(value),
+            "timestamp_granularities[]" | "timestamp_granularities" => {
+                self.timestamp_granularities.push(value)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What the response body will be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    OpenAi(ResponseFormat),
+    /// `/transcribe` without a `response_format`: the guide's JSON.
+    TranscribeJson,
+}
+
+/// A checked request: what to run and how to answer.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub options: TranscribeOptions,
+    pub output: Output,
+}
+
+/// Which route asked, for its defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Transcriptions,
+    Translations,
+    Transcribe,
+}
+
+impl Params {
+    /// Checks every field and builds the plan; `served` is the served model's name.
+    pub fn plan(
+        self,
+        config: &FunctionConfig,
+        served: &str,
+        route: Route,
+    ) -> Result<Plan, ApiError> {
+        if let Some(m) = self.model.as_deref()
+            && m != "whisper-1"
+            && m != served
+        {
+            return Err(ApiError::new(
+                400,
+                format!("model `{m}` is not served here; use `whisper-1` or `{served}`"),
+            )
+            .param("model")
+            .code("model_not_found"));
+        }
+        let output = match (self.response_format.as_deref(), route) {
+            (None, Route::Transcribe) => Output::TranscribeJson,
+            (f, _) => Output::OpenAi(ResponseFormat::parse(f)?),
+        };
+        for g in &self.timestamp_granularities {
+            match g.as_str() {
+                "segment" => {}
+                "word" if output != Output::OpenAi(ResponseFormat::VerboseJson) => {
+                    return Err(ApiError::new(
+                        400,
+                        "timestamp_granularities[]=word requires response_format=verbose_json",
+                    )
+                    .param("timestamp_granularities"));
+                }
+                "word" => {
+                    return Err(ApiError::new(400, "word-level timestamps are not supported yet")
+                        .param("timestamp_granularities"));
+                }
+                other => {
+                    return Err(ApiError::new(
+                        400,
+                        format!("unknown timestamp granularity `{other}`"),
+                    )
+                    .param("timestamp_granularities"));
+                }
+            }
+        }
+        let temperature = match self.temperature.as_deref() {
+            None | Some("") => 0.0,
+            Some(t) => {
+                t.parse::<f32>().ok().filter(|t| (0.0..=1.0).contains(t)).ok_or_else(|| {
+                    ApiError::new(400, "temperature must be a number from 0 to 1")
+                        .param("temperature")
+                })?
+            }
+        };
+        if self.prompt.as_ref().is_some_and(|p| p.len() > MAX_PROMPT_BYTES) {
+            return Err(ApiError::new(
+                400,
+                format!("the prompt exceeds {MAX_PROMPT_BYTES} bytes; only its end is used"),
+            )
+            .param("prompt")
+            .code("prompt_too_long"));
+        }
+        let translate = route == Route::Translations;
+        // An empty `language` means "detect", as on OpenAI's API; translation's source language
+        // is always detected unless given.
+        let language = match self.language {
+            Some(l) => Some(l),
+            None if translate => None,
+            None => config.default_language.clone(),
+        };
+        let options = TranscribeOptions {
+            task: if translate { Task::Translate } else { Task::Transcribe },
+            language: language.filter(|l| !l.is_empty()),
+            initial_prompt: self.prompt,
+            ..TranscribeOptions::default()
+        }
+        .with_temperature(temperature);
+        Ok(Plan { options, output })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_query_is_percent_decoded_and_unknown_keys_ignored() {
+        let p = Params::from_query("language=&response_format=verbose%5Fjson&prompt=a+b%20c&x=1");
+        assert_eq!(p.language.as_deref(), Some(""));
+        assert_eq!(p.response_format.as_deref(), Some("verbose_json"));
+        assert_eq!(p.prompt.as_deref(), Some("a b c"));
+    }
+
+    #[test]
+    fn an_empty_language_means_detect_even_with_a_default() {
+        let config = FunctionConfig { default_language: Some("en".into()), ..Default::default() };
+        let p = Params { language: Some(String::new()), ..Default::default() };
+        let plan = p.plan(&config, "tiny.en", Route::Transcribe).expect("plan");
+        assert_eq!(plan.options.language, None);
+        assert_eq!(plan.output, Output::TranscribeJson);
+        let plan = Params::default().plan(&config, "tiny.en", Route::Transcriptions).expect("plan");
+        assert_eq!(plan.options.language.as_deref(), Some("en"));
+    }
+}
