@@ -36,6 +36,9 @@ const PROGRESS_EVERY_S: usize = 60;
 /// the seconds decoded so far as they grow.
 struct Sink<'a> {
     to16k: To16k,
+    /// The samples as passed on: a float file may hold NaN or infinities, which would poison
+    /// the resampler's FFT (rubato panics on them) and every window after; they become silence.
+    clean: Vec<f32>,
     frames: usize,
     max_frames: usize,
     limit_s: f64,
@@ -54,7 +57,9 @@ impl Sink<'_> {
         if self.frames / step > before {
             (self.progress)(self.frames as f64 / self.rate as f64);
         }
-        self.to16k.push(mono)
+        self.clean.clear();
+        self.clean.extend(mono.iter().map(|&s| if s.is_finite() { s } else { 0.0 }));
+        self.to16k.push(&self.clean)
     }
 }
 
@@ -110,6 +115,7 @@ pub fn decode_to_16k(
     };
     let mut sink = Sink {
         to16k: To16k::new(decoded_rate)?,
+        clean: Vec::new(),
         frames: 0,
         max_frames: (limits.max_duration_s * decoded_rate as f64).ceil() as usize,
         limit_s: limits.max_duration_s,
@@ -202,6 +208,38 @@ mod tests {
         let ok = decode_to_16k(wav(8_000, 100), AudioLimits::default(), &mut |_| {})
             .expect("8 kHz is fine");
         assert_eq!((ok.source_rate, ok.samples.len()), (8_000, 200));
+    }
+
+    /// Found by the audio_decode fuzz target: a float WAV with NaN/infinite samples made rubato's
+    /// inverse FFT panic (a trap, so a 500, in the component).
+    #[test]
+    fn non_finite_float_samples_become_silence() {
+        let n = 44_100u32;
+        let mut f = Vec::new();
+        f.extend_from_slice(b"RIFF");
+        f.extend_from_slice(&(36 + 4 * n).to_le_bytes());
+        f.extend_from_slice(b"WAVEfmt ");
+        f.extend_from_slice(&16u32.to_le_bytes());
+        f.extend_from_slice(&3u16.to_le_bytes()); // IEEE float
+        f.extend_from_slice(&1u16.to_le_bytes());
+        f.extend_from_slice(&44_100u32.to_le_bytes());
+        f.extend_from_slice(&(44_100u32 * 4).to_le_bytes());
+        f.extend_from_slice(&4u16.to_le_bytes());
+        f.extend_from_slice(&32u16.to_le_bytes());
+        f.extend_from_slice(b"data");
+        f.extend_from_slice(&(4 * n).to_le_bytes());
+        for i in 0..n {
+            let s = match i % 5 {
+                0 => f32::NAN,
+                1 => f32::INFINITY,
+                2 => f32::NEG_INFINITY,
+                _ => 0.25,
+            };
+            f.extend_from_slice(&s.to_le_bytes());
+        }
+        let pcm = decode_to_16k(f, AudioLimits::default(), &mut |_| {}).expect("decodes");
+        assert!((pcm.samples.len() as i64 - 16_000).abs() <= 1, "{}", pcm.samples.len());
+        assert!(pcm.samples.iter().all(|s| s.is_finite()));
     }
 
     #[test]

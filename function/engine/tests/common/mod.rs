@@ -1,5 +1,5 @@
 //! Shared by the engine's integration tests: where the real data and models are.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // each test crate uses a different part of these helpers
 
 use std::sync::OnceLock;
 

@@ -1,0 +1,21 @@
+//! What the fuzz targets found (tests/fuzz_found/, docs/FUZZING.md), run on every build.
+
+mod common;
+
+use common::*;
+use stt_engine::{AudioLimits, TranscribeOptions};
+
+fn found(name: &str) -> Vec<u8> {
+    read(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_found").join(name))
+}
+
+#[test]
+fn a_webm_that_overflows_opus_decoders_collapse_mask_still_transcribes() {
+    let bytes = found("audio_decode-a4d77abb.webm");
+    let pcm = stt_engine::audio::load(bytes.clone(), AudioLimits::default()).expect("decodes");
+    assert!((pcm.duration_s() - 4.0).abs() < 0.1, "{}", pcm.duration_s());
+    let t = tiny_en()
+        .transcribe_bytes(bytes, AudioLimits::default(), &TranscribeOptions::default())
+        .expect("transcribes");
+    assert!(t.text.to_lowercase().contains("fellow americans"), "{}", t.text);
+}
