@@ -106,7 +106,7 @@ fuzz:
 	cd fuzz && cargo +nightly fuzz build -O -a -s none --target-dir $(FUZZ_DIR)
 	for t in $(FUZZ_TARGETS); do \
 		(cd fuzz && cargo +nightly fuzz run -O -a -s none --target-dir $(FUZZ_DIR) $$t corpus/$$t -- \
-			-max_total_time=$(FUZZ_SECONDS) -max_len=1048576 -rss_limit_mb=4096 -timeout=30 -print_final_stats=1) \
+			-max_total_time=$(FUZZ_SECONDS) -max_len=262144 -rss_limit_mb=4096 -timeout=30 -print_final_stats=1) \
 			> fuzz/$$t.log 2>&1; tail -5 fuzz/$$t.log; \
 	done
 	python3 bench/scripts/fuzz_report.py
