@@ -25,6 +25,7 @@ pub struct To16k {
     to_trim: usize,
     input_len: usize,
     ratio: f64,
+    source_rate: usize,
 }
 
 impl To16k {
@@ -47,6 +48,7 @@ impl To16k {
             to_trim,
             input_len: 0,
             ratio,
+            source_rate: rate as usize,
         })
     }
 
@@ -97,13 +99,17 @@ impl To16k {
             self.process(0, Some(self.pending.len()))?;
         }
         self.pending.clear();
-        // The delay line still holds the last frames: pump silence through until they are out.
-        while self.out.len() < expected {
-            let before = self.out.len() + self.to_trim;
+        // The delay line and the FFT block still hold the last frames: pump silence through until
+        // they are out. A call may emit nothing while a block fills (an FFT block is up to the
+        // source rate long when its gcd with 16 kHz is small), so the pumps are bounded by what
+        // can be held, not stopped at the first empty one.
+        let missing_in = ((expected + self.to_trim).saturating_sub(self.out.len()) as f64
+            / self.ratio)
+            .ceil() as usize;
+        let mut pumps = (missing_in + 2 * self.source_rate.max(CHUNK)) / CHUNK + 8;
+        while self.out.len() < expected && pumps > 0 {
             self.process(0, Some(0))?;
-            if self.out.len() + self.to_trim == before {
-                break;
-            }
+            pumps -= 1;
         }
         self.out.truncate(expected);
         Ok(self.out)
@@ -137,6 +143,18 @@ mod tests {
         let crossings =
             out[100..15_900].windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
         assert!((crossings as i64 - 880 * 15_800 / 16_000).abs() <= 4, "crossings {crossings}");
+    }
+
+    /// At a rate whose gcd with 16 kHz is small, rubato's FFT block is longer than a chunk and
+    /// some calls emit nothing: the flush must go on until the whole signal is out.
+    #[test]
+    fn odd_rates_keep_their_whole_length() {
+        for rate in [38_411usize, 383_999, 44_100, 11_025, 1_009] {
+            let input = tone(rate, 3);
+            let out = resample_to_16k(&input, rate as u32).expect("resample");
+            let expected = (16_000.0 * input.len() as f64 / rate as f64).ceil() as usize;
+            assert_eq!(out.len(), expected, "{rate} Hz");
+        }
     }
 
     #[test]
