@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
@@ -21,31 +22,45 @@ const STEP: usize = 1 << 20;
 /// Bytes the host may hold in request bodies at once.
 pub struct BodyBudget {
     units: Arc<Semaphore>,
-    total: usize,
+    /// Bytes reserved now (`stt_request_body_bytes`), kept by the reservations themselves.
+    reserved: Gauge,
 }
 
-/// Bytes of the budget held by one request; returned when dropped.
+/// Bytes of the budget held by one request; returned (and taken off the gauge) when dropped.
 pub struct Reservation {
+    /// Held until dropped, never read.
     _permits: Vec<OwnedSemaphorePermit>,
+    bytes: usize,
+    reserved: Gauge,
+}
+
+impl Reservation {
+    /// Adds `bytes` to this reservation, if the budget has room for them.
+    fn grow(&mut self, budget: &BodyBudget, bytes: usize) -> Result<(), BodyError> {
+        let units = u32::try_from(bytes.div_ceil(UNIT).max(1)).map_err(|_| BodyError::Busy)?;
+        let permit =
+            budget.units.clone().try_acquire_many_owned(units).map_err(|_| BodyError::Busy)?;
+        self._permits.push(permit);
+        self.bytes += bytes;
+        self.reserved.inc_by(bytes as i64);
+        Ok(())
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.reserved.dec_by(self.bytes as i64);
+    }
 }
 
 impl BodyBudget {
-    pub fn new(total: usize) -> Self {
-        Self { units: Arc::new(Semaphore::new(total.div_ceil(UNIT))), total }
+    /// A budget of `total` bytes whose use is shown on `reserved`.
+    pub fn new(total: usize, reserved: Gauge) -> Self {
+        Self { units: Arc::new(Semaphore::new(total.div_ceil(UNIT))), reserved }
     }
 
-    pub fn total(&self) -> usize {
-        self.total
-    }
-
-    /// Bytes reserved now.
-    pub fn in_use(&self) -> usize {
-        (self.total.div_ceil(UNIT) - self.units.available_permits()) * UNIT
-    }
-
-    fn try_reserve(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
-        let units = u32::try_from(bytes.div_ceil(UNIT).max(1)).ok()?;
-        self.units.clone().try_acquire_many_owned(units).ok()
+    fn reservation(&self) -> Reservation {
+        Reservation { _permits: Vec::new(), bytes: 0, reserved: self.reserved.clone() }
     }
 }
 
@@ -125,12 +140,10 @@ pub async fn read(
         return Err(BodyError::TooLarge(max));
     }
     let declared = declared.map(|n| n as usize);
-    let mut permits = Vec::new();
-    let mut reserved = 0usize;
+    let mut held = budget.reservation();
     // A request without a body (most GETs) needs no room.
     if let Some(n) = declared.filter(|n| *n > 0) {
-        permits.push(budget.try_reserve(n).ok_or(BodyError::Busy)?);
-        reserved = n;
+        held.grow(budget, n)?;
     }
     let (parts, mut body) = req.into_parts();
     // One allocation of the declared size: freed whole (and unmapped) when the request ends.
@@ -149,13 +162,12 @@ pub async fn read(
             if len > max {
                 return Err(BodyError::TooLarge(max));
             }
-            if len > reserved {
+            if len > held.bytes {
                 // Only a body without a declared length gets here (hyper enforces a declared one).
-                let step = (len - reserved).max(STEP).min(max - reserved);
-                permits.push(budget.try_reserve(step).ok_or(BodyError::Busy)?);
-                reserved += step;
+                let step = (len - held.bytes).max(STEP).min(max - held.bytes);
+                held.grow(budget, step)?;
                 // The allocation grows with the reservation, not by doubling past it.
-                buf.reserve_exact(reserved - buf.len());
+                buf.reserve_exact(held.bytes - buf.len());
             }
             buf.extend_from_slice(&data);
         }
@@ -169,5 +181,5 @@ pub async fn read(
         _ = draining.cancelled() => return Err(BodyError::Draining),
     }
     let req = hyper::Request::from_parts(parts, Full::new(Bytes::from(buf)));
-    Ok((req, Reservation { _permits: permits }))
+    Ok((req, held))
 }

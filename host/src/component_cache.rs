@@ -35,12 +35,19 @@ pub fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
 
 /// Loads `wasm_path` as a component, from `cache_dir` when it was compiled before.
 pub fn load(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> Result<Component, CacheError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| CacheError::Io { path, source }
-    };
-    let wasm = std::fs::read(wasm_path).map_err(io(wasm_path))?;
-    let cached = cache_dir.join(format!("{}.cwasm", cache_key(engine, &wasm)));
+    let wasm = std::fs::read(wasm_path)
+        .map_err(|source| CacheError::Io { path: wasm_path.to_path_buf(), source })?;
+    load_bytes(engine, &wasm, wasm_path, cache_dir)
+}
+
+/// [`load`] for a component already read from `wasm_path` (which names it in errors and logs).
+pub fn load_bytes(
+    engine: &Engine,
+    wasm: &[u8],
+    wasm_path: &Path,
+    cache_dir: &Path,
+) -> Result<Component, CacheError> {
+    let cached = cache_dir.join(format!("{}.cwasm", cache_key(engine, wasm)));
     if cached.is_file() {
         // SAFETY: the file was written by `Component::serialize` below, for an engine with the
         // same compatibility hash (it is part of the name), into a cache only this program writes.
@@ -52,7 +59,7 @@ pub fn load(engine: &Engine, wasm_path: &Path, cache_dir: &Path) -> Result<Compo
         path: wasm_path.to_path_buf(),
         message: format!("{e:#}"),
     };
-    let component = Component::new(engine, &wasm).map_err(compile_err)?;
+    let component = Component::new(engine, wasm).map_err(compile_err)?;
     let bytes = component.serialize().map_err(compile_err)?;
     // A cache that cannot be written (a read-only image whose precompiled code does not match
     // this CPU, say) costs a compile per start, not the start itself.

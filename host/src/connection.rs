@@ -219,7 +219,7 @@ fn replacement_for(status: u16) -> Vec<u8> {
             ("bad_request", "the request is not valid HTTP/1.1 (request line, headers or framing)")
         }
     };
-    raw_error_response(status, code, message)
+    raw_error_response(status, code, message, &[])
 }
 
 impl AsyncRead for Watched {
@@ -329,16 +329,12 @@ where
 
 /// Answers a connection over the cap with 503 and closes it, without reading its request.
 pub async fn refuse(mut stream: TcpStream, retry_after_s: u64) {
-    let mut bytes = raw_error_response(
+    let bytes = raw_error_response(
         503,
         "too_many_connections",
         "the server has as many open connections as it serves; retry shortly",
+        &[("retry-after", &retry_after_s.to_string())],
     );
-    // The header goes before the blank line that ends the head.
-    if let Some(at) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
-        let h = format!("\r\nretry-after: {retry_after_s}");
-        bytes.splice(at..at, h.into_bytes());
-    }
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         stream.write_all(&bytes).await?;
         stream.shutdown().await

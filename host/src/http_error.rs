@@ -19,16 +19,22 @@ fn error_json(status: u16, code: &str, message: &str) -> String {
         .to_string()
 }
 
-/// A whole HTTP/1.1 error response as bytes, for answers written straight to a socket (before or
-/// instead of hyper); the connection is closed after it.
-pub fn raw_error_response(status: u16, code: &str, message: &str) -> Vec<u8> {
+/// A whole HTTP/1.1 error response as bytes, with `extra` headers, for answers written straight
+/// to a socket (before or instead of hyper); the connection is closed after it.
+pub fn raw_error_response(
+    status: u16,
+    code: &str,
+    message: &str,
+    extra: &[(&str, &str)],
+) -> Vec<u8> {
     let body = error_json(status, code, message);
     let reason = hyper::StatusCode::from_u16(status)
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("Error");
+    let extra: String = extra.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
     format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{extra}\r\n{body}",
         body.len()
     )
     .into_bytes()

@@ -107,8 +107,6 @@ pub fn largest_initial_memory(wasm: &[u8]) -> Result<u64, ImageError> {
 
 #[derive(Debug, Error)]
 pub enum FitError {
-    #[error("reading {path}: {source}")]
-    Read { path: String, source: std::io::Error },
     #[error(transparent)]
     Image(#[from] ImageError),
     #[error(
@@ -117,11 +115,9 @@ pub enum FitError {
     TooSmall { limit_mib: u64, needed_mib: u64 },
 }
 
-/// Whether instances of the component at `path` can start within `limit` bytes of memory.
-pub fn check_fits(path: &std::path::Path, limit: usize) -> Result<(), FitError> {
-    let wasm = std::fs::read(path)
-        .map_err(|source| FitError::Read { path: path.display().to_string(), source })?;
-    let needed = largest_initial_memory(&wasm)?;
+/// Whether instances of the component `wasm` can start within `limit` bytes of memory.
+pub fn check_fits(wasm: &[u8], limit: usize) -> Result<(), FitError> {
+    let needed = largest_initial_memory(wasm)?;
     if needed > limit as u64 {
         return Err(FitError::TooSmall {
             limit_mib: limit as u64 >> 20,

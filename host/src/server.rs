@@ -104,10 +104,15 @@ impl Server {
         add_imports(&mut linker, InstanceState::variables)?;
         let mut components = Vec::new();
         for c in &app.components {
-            crate::memory_image::check_fits(&c.source, settings.instance_memory)
-                .with_context(|| format!("component `{}`", c.id))?;
-            let component = crate::component_cache::load(&engine, &c.source, cache_dir)
-                .with_context(|| format!("component `{}`", c.id))?;
+            let context = || format!("component `{}`", c.id);
+            let wasm = std::fs::read(&c.source)
+                .with_context(|| format!("reading {}", c.source.display()))
+                .with_context(context)?;
+            crate::memory_image::check_fits(&wasm, settings.instance_memory)
+                .with_context(context)?;
+            let component =
+                crate::component_cache::load_bytes(&engine, &wasm, &c.source, cache_dir)
+                    .with_context(context)?;
             let pre = ProxyPre::new(linker.instantiate_pre(&component)?)?;
             components.push(Arc::new(Prepared {
                 id: c.id.as_str().into(),
@@ -132,7 +137,7 @@ impl Server {
         Ok(Self {
             app: app.clone(),
             components,
-            body_budget: BodyBudget::new(settings.body_budget),
+            body_budget: BodyBudget::new(settings.body_budget, metrics.body_bytes.clone()),
             connections: Arc::new(Semaphore::new(settings.max_connections)),
             draining: CancellationToken::new(),
             settings,
@@ -243,7 +248,6 @@ impl Server {
                     return (e.response(), None);
                 }
             };
-        self.metrics.body_bytes.set(self.body_budget.in_use() as i64);
         let Some(admission) = self.slots.try_admit() else {
             self.metrics.reject("queue_full");
             let retry = self.slots.retry_after();

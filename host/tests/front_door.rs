@@ -101,6 +101,7 @@ fn buffered_uploads_are_bounded_by_the_body_budget_and_their_memory_is_returned(
     let (rss_stalled, _) = host.memory();
     let m = host.metrics();
     assert_eq!(metric(&m, "stt_request_body_budget_bytes"), Some((16u64 << 20) as f64));
+    assert_eq!(metric(&m, "stt_request_body_bytes"), Some((2 * length) as f64), "{m}");
     assert!(metric(&m, r#"stt_requests_rejected_total{reason="body_budget"}"#) >= Some(6.0));
     let grew = (rss_stalled - rss_before) / (1 << 20) as f64;
     assert!(grew < 16.0 + 24.0, "RSS grew {grew:.1} MiB for a 16 MiB budget");
@@ -109,6 +110,7 @@ fn buffered_uploads_are_bounded_by_the_body_budget_and_their_memory_is_returned(
     std::thread::sleep(Duration::from_millis(500));
     let (rss_after, _) = host.memory();
     let kept = (rss_after - rss_before) / (1 << 20) as f64;
+    assert_eq!(metric(&host.metrics(), "stt_request_body_bytes"), Some(0.0));
     assert!(kept < 8.0, "RSS still {kept:.1} MiB above the start after the uploads closed");
     let (status, body) = common::transcribe_jfk(&agent(), &host);
     assert_eq!(status, 200, "{body}");
