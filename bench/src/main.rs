@@ -2,6 +2,7 @@
 
 mod advise;
 mod audio;
+mod beam;
 mod clips;
 mod cpu_scaling;
 mod engine_rtf;
@@ -9,6 +10,7 @@ mod host_proc;
 mod hpa;
 mod instances;
 mod load;
+mod pcm;
 mod plan;
 mod plot;
 mod soak;
@@ -47,6 +49,11 @@ enum Cmd {
     /// Mixed good, bad, slow, leaving and hostile clients against one host for a while: RSS
     /// over time, answers by kind, exit on SIGTERM.
     Soak(soak::Args),
+    /// Beam search against greedy (dev-set WER, both models) and against faster-whisper's
+    /// (latency), and the cost of a decode that falls back through every temperature.
+    Beam(beam::Args),
+    /// Writes the engine's decoding of audio files as 16 kHz f32 samples (for reference runs).
+    Pcm(pcm::Args),
 }
 
 #[derive(clap::Args, Clone)]
@@ -69,6 +76,8 @@ fn main() -> anyhow::Result<()> {
         Cmd::Advise(args) => advise::run(&args),
         Cmd::Instances(args) => instances::run(&args),
         Cmd::Soak(args) => soak::run(&args),
+        Cmd::Pcm(args) => pcm::run(&args),
+        Cmd::Beam(args) => beam::run(&args),
     }
 }
 

@@ -11,6 +11,9 @@ pub mod defaults {
     pub const MAX_DURATION_SECONDS: f64 = 1800.0;
     /// The default precision's name (`int8` or `f32`).
     pub const PRECISION: &str = "int8";
+    /// Beams at temperature 0 when a request does not say (1: greedy; see docs/PERFORMANCE_REPORT.md
+    /// for the measurement behind the choice).
+    pub const BEAM_SIZE: usize = 1;
 
     /// `/models/<MODEL>`.
     pub fn model_dir() -> String {

@@ -35,6 +35,7 @@ on_both_hosts!(
     webm_and_matroska_with_opus_or_vorbis_transcribe,
     options_are_checked_before_any_work_and_prompts_are_plain_text,
     api_keys_guard_every_route_but_the_health_check,
+    beam_size_comes_from_the_request_or_the_spin_variable,
 );
 
 /// The common requests; returns the server and the 415 response's `x-request-id` (`stt-host`
@@ -135,7 +136,8 @@ fn the_official_openai_client_transcribes_in_every_format(kind: HostKind) {
         "stdout: {stdout}\nstderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout.lines().filter(|l| l.ends_with(" ok")).count(), 5, "{stdout}");
+    // Five formats, words alone and with segments, and a beam search.
+    assert_eq!(stdout.lines().filter(|l| l.ends_with(" ok")).count(), 8, "{stdout}");
 }
 
 /// The status of a POST; a non-200 answer must be an OpenAI error.
@@ -350,4 +352,41 @@ fn api_keys_guard_every_route_but_the_health_check(kind: HostKind) {
         .expect("POST");
     assert_eq!(r.status(), 200);
     assert!(r.body_mut().read_to_string().expect("body").contains("ask not what your country"));
+}
+
+/// `beam_size` (a form field or query parameter, not OpenAI's) over the `beam_size` Spin
+/// variable's default: on jfk.flac tiny.en's five beams punctuate ("And so, my fellow
+/// Americans") where greedy does not.
+fn beam_size_comes_from_the_request_or_the_spin_variable(kind: HostKind) {
+    let host = start_on(kind, &[("SPIN_VARIABLE_BEAM_SIZE", "5")]);
+    let agent = agent();
+    let url = format!("{}/v1/audio/transcriptions", host.base);
+    let jfk = std::fs::read(data_dir().join("jfk.flac")).expect("jfk");
+    let text_of = |fields: &[(&str, &str)]| {
+        let (ct, body) = stt_testkit::http::multipart(fields, Some(("jfk.flac", &jfk)));
+        let (status, text) = post(&agent, &url, &ct, &body);
+        assert_eq!(status, 200, "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        v["text"].as_str().expect("text").to_string()
+    };
+    let beams = text_of(&[]);
+    assert!(beams.starts_with("And so, my fellow Americans"), "the variable's 5 beams: {beams}");
+    let greedy = text_of(&[("beam_size", "1")]);
+    assert!(greedy.starts_with("And so my fellow Americans"), "the field's greedy: {greedy}");
+    for bad in ["0", "17", "five"] {
+        let (status, text) = post(
+            &agent,
+            &format!("{}/transcribe?beam_size={bad}", host.base),
+            "audio/wav",
+            b"not audio",
+        );
+        assert_eq!((status, openai_error(&text)["param"].clone()), (400, "beam_size".into()));
+    }
+    let (ct, body) = stt_testkit::http::multipart(
+        &[("timestamp_granularities[]", "word"), ("response_format", "json")],
+        Some(("a.wav", b"not audio")),
+    );
+    let (status, text) = post(&agent, &url, &ct, &body);
+    assert_eq!(status, 400, "words need verbose_json: {text}");
+    assert_eq!(openai_error(&text)["param"], "timestamp_granularities");
 }

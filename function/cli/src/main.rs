@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use stt_engine::{AudioLimits, Engine, Precision, Task, TranscribeOptions, format};
+use stt_engine::format::{self, Granularities, ResponseFormat};
+use stt_engine::{AudioLimits, Engine, Precision, Task, TranscribeOptions};
 
 #[derive(Parser)]
 #[command(name = "stt", about = "Whisper speech-to-text")]
@@ -22,6 +23,18 @@ enum Format {
     Text,
     Srt,
     Vtt,
+}
+
+impl From<Format> for ResponseFormat {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Json => Self::Json,
+            Format::VerboseJson => Self::VerboseJson,
+            Format::Text => Self::Text,
+            Format::Srt => Self::Srt,
+            Format::Vtt => Self::Vtt,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -44,6 +57,18 @@ enum Cmd {
         temperature: f32,
         #[arg(long)]
         without_timestamps: bool,
+        /// Word-level start and end times (in verbose JSON's `words`).
+        #[arg(long)]
+        word_timestamps: bool,
+        /// Beams at temperature 0 (1: greedy).
+        #[arg(long, default_value_t = stt_contract::defaults::BEAM_SIZE)]
+        beam_size: usize,
+        /// Beam search runs until round(beam_size × patience) hypotheses have finished.
+        #[arg(long, default_value_t = 1.0)]
+        patience: f32,
+        /// Rank hypotheses by summed log-probability / ((5 + length) / 6)^α instead of / length.
+        #[arg(long)]
+        length_penalty: Option<f32>,
         #[arg(long, default_value_t = stt_contract::defaults::MAX_DURATION_SECONDS)]
         max_duration: f64,
         /// Add seconds spent loading the model and transcribing each file to the JSON output.
@@ -65,6 +90,8 @@ fn main() -> ExitCode {
     }
 }
 
+/// With `--timings`, one JSON line per file: its text, duration and seconds spent. Otherwise
+/// each file's result as the API renders it in `--format`.
 /// Exit code 0 when every file was transcribed, 1 when some file was rejected (its error is
 /// printed as JSON on stdout, like a result), 2 when the command itself could not run.
 fn run() -> anyhow::Result<ExitCode> {
@@ -77,6 +104,10 @@ fn run() -> anyhow::Result<ExitCode> {
         prompt,
         temperature,
         without_timestamps,
+        word_timestamps,
+        beam_size,
+        patience,
+        length_penalty,
         max_duration,
         timings,
         precision,
@@ -92,6 +123,10 @@ fn run() -> anyhow::Result<ExitCode> {
         language,
         initial_prompt: prompt,
         without_timestamps,
+        word_timestamps,
+        beam_size,
+        patience,
+        length_penalty,
         ..TranscribeOptions::default()
     }
     .with_temperature(temperature);
@@ -101,19 +136,20 @@ fn run() -> anyhow::Result<ExitCode> {
         let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
         let started = Instant::now();
         match engine.transcribe_bytes(bytes, limits, &options) {
-            Ok(t) => match format {
-                Format::Json if timings => println!(
-                    "{}",
-                    serde_json::json!({ "file": file, "text": t.text, "duration": t.duration, "transcribe_s": started.elapsed().as_secs_f64() })
-                ),
-                Format::Json => println!("{}", serde_json::json!({ "file": file, "text": t.text })),
-                Format::VerboseJson => {
-                    println!("{}", serde_json::json!({ "file": file, "transcript": t }))
+            Ok(t) if timings => println!(
+                "{}",
+                serde_json::json!({ "file": file, "text": t.text, "duration": t.duration, "transcribe_s": started.elapsed().as_secs_f64() })
+            ),
+            // The API's bodies (JSON ones on one line each).
+            Ok(t) => {
+                let granularities = Granularities { segment: true, word: word_timestamps };
+                let r = format::render(&t, format.into(), granularities);
+                let body = String::from_utf8_lossy(&r.body);
+                match r.content_type {
+                    "application/json" => println!("{body}"),
+                    _ => print!("{body}"),
                 }
-                Format::Text => print!("{}", format::to_text(&t)),
-                Format::Srt => print!("{}", format::to_srt(&t)),
-                Format::Vtt => print!("{}", format::to_vtt(&t)),
-            },
+            }
             Err(e) => {
                 failed = true;
                 println!(

@@ -24,5 +24,9 @@ pub(crate) fn config() -> FunctionConfig {
         default_language: var("default_language"),
         precision: var("precision").and_then(|v| v.parse().ok()).unwrap_or(d.precision),
         api_keys: var("api_keys").map(|k| ApiKeys::parse(&k)).unwrap_or(d.api_keys),
+        beam_size: var("beam_size")
+            .and_then(|v| v.parse().ok())
+            .filter(|b| (1..=stt_engine::MAX_BEAMS).contains(b))
+            .unwrap_or(d.beam_size),
     }
 }

@@ -79,7 +79,7 @@ fn jfk_in_every_response_format() {
                 assert_eq!(words(v["text"].as_str().expect("text")), JFK);
                 assert_eq!(
                     (v["task"].as_str(), v["language"].as_str()),
-                    (Some("transcribe"), Some("en"))
+                    (Some("transcribe"), Some("english"))
                 );
                 assert!((v["duration"].as_f64().expect("duration") - 11.0).abs() < 0.05);
                 let seg = &v["segments"][0];
@@ -121,7 +121,7 @@ fn jfk_in_every_response_format() {
     assert_eq!(r.status, 200);
     let v: Value = serde_json::from_slice(&r.body).expect("json");
     assert_eq!(words(v["text"].as_str().expect("text")), JFK);
-    assert!(v["segments"].as_array().is_some_and(|s| !s.is_empty()) && v["language"] == "en");
+    assert!(v["segments"].as_array().is_some_and(|s| !s.is_empty()) && v["language"] == "english");
 }
 
 #[test]
@@ -176,6 +176,7 @@ fn bad_requests_get_openai_errors_and_the_next_request_succeeds() {
     );
     let (ct, body) = multipart(&[("model", "gpt-4o")], Some(b"x"));
     assert_openai_error(&post(&mut f, "/v1/audio/transcriptions", &ct, body), 400);
+    // Words need verbose_json (the default format is json).
     let (ct, body) = multipart(&[("timestamp_granularities[]", "word")], Some(b"x"));
     assert_openai_error(&post(&mut f, "/v1/audio/transcriptions", &ct, body), 400);
     // Unknown path and method.

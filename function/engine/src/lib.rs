@@ -6,7 +6,7 @@
 //!
 //! The public surface is what the function, the CLI, the benchmarks and the tests use:
 //! [`Engine`] (load a model folder, transcribe), its options and results, [`audio::load`] for
-//! decoding an upload before the model runs, and [`format`] for subtitle times.
+//! decoding an upload before the model runs, and [`format`] for the response formats.
 
 pub mod audio;
 mod compression;
@@ -21,8 +21,10 @@ mod tokenizer;
 mod transcribe;
 
 pub use audio::AudioLimits;
+pub use decoding::timing::Word;
 pub use decoding::{Task, TranscribeOptions};
 pub use engine::Engine;
 pub use error::EngineError;
 pub use model::Precision;
-pub use transcribe::{Segment, Transcript};
+pub use model::seam::contexts_built as audio_contexts_built;
+pub use transcribe::{MAX_BEAMS, Segment, Transcript};

@@ -74,6 +74,20 @@ impl WhisperTokenizer {
         self.inner.decode(&text, true).map_err(|e| EngineError::Tokenizer(e.to_string()))
     }
 
+    /// The bytes a token stands for (byte-level BPE: a token may hold part of a character);
+    /// special and timestamp tokens give their name.
+    pub fn token_bytes(&self, token: u32) -> Vec<u8> {
+        if token >= self.special.timestamp_begin {
+            let t = f64::from(token - self.special.timestamp_begin) * 0.02;
+            return format!("<|{t:.2}|>").into_bytes();
+        }
+        let Some(piece) = self.inner.id_to_token(token) else { return Vec::new() };
+        if token >= self.special.eot {
+            return piece.into_bytes();
+        }
+        piece.chars().map(|c| byte_of_char(c).unwrap_or(b'?')).collect()
+    }
+
     pub fn language_token(&self, code: &str) -> Option<u32> {
         self.special.languages.iter().find(|(c, _)| c == code).map(|&(_, id)| id)
     }
@@ -81,6 +95,18 @@ impl WhisperTokenizer {
     pub fn language_code(&self, token: u32) -> Option<&str> {
         self.special.languages.iter().find(|&&(_, id)| id == token).map(|(c, _)| c.as_str())
     }
+}
+
+/// GPT-2's byte-level alphabet backwards: printable bytes stand for themselves, the others were
+/// moved to 256 + their rank among them.
+fn byte_of_char(c: char) -> Option<u8> {
+    let printable = |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || b >= 174;
+    let c = c as u32;
+    if c < 256 && printable(c) {
+        return u8::try_from(c).ok();
+    }
+    let rank = c.checked_sub(256)?;
+    (0u32..256).filter(|&b| !printable(b)).nth(rank as usize).and_then(|b| u8::try_from(b).ok())
 }
 
 #[cfg(test)]
@@ -96,5 +122,10 @@ mod tests {
         let ids = tok.encode(text).expect("encode");
         assert!(ids.iter().all(|&i| i < tok.special.eot), "a control token from text: {ids:?}");
         assert_eq!(tok.decode_text(&ids).expect("decode"), text);
+        let bytes: Vec<u8> = ids.iter().flat_map(|&i| tok.token_bytes(i)).collect();
+        assert_eq!(bytes, text.as_bytes(), "token bytes join to the text");
+        let ids = tok.encode(" naïve café 日本").expect("encode");
+        let bytes: Vec<u8> = ids.iter().flat_map(|&i| tok.token_bytes(i)).collect();
+        assert_eq!(String::from_utf8(bytes).expect("utf-8"), " naïve café 日本");
     }
 }

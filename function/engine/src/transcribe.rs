@@ -3,13 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::decoding::timing::{self, Word};
 use crate::decoding::{
-    LogitFilters, TIME_PRECISION, Task, TranscribeOptions, WindowResult, decode_with_fallback,
-    detect_language,
+    LogitFilters, TIME_PRECISION, Task, TranscribeOptions, Window, WindowPrompt, WindowResult,
+    decode_with_fallback, detect_language, sot_sequence,
 };
 use crate::error::EngineError;
 use crate::mel::{HOP_LENGTH, N_FRAMES, log_mel_spectrogram};
-use crate::model::Whisper;
+use crate::model::{Backend, Whisper, WithBackend};
 use crate::tokenizer::WhisperTokenizer;
 
 /// Encoder frames per mel frame pair (3000 mel frames → 1500 positions).
@@ -33,6 +34,9 @@ pub struct Segment {
     pub avg_logprob: f32,
     pub compression_ratio: f32,
     pub no_speech_prob: f32,
+    /// Word-level timings, when asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<Word>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -51,7 +55,50 @@ pub fn transcribe(
     pcm: Vec<f32>,
     o: &TranscribeOptions,
 ) -> Result<Transcript, EngineError> {
-    let multilingual = model.config.is_multilingual();
+    model.with_backend(Transcription { tok, pcm, o })
+}
+
+struct Transcription<'a> {
+    tok: &'a WhisperTokenizer,
+    pcm: Vec<f32>,
+    o: &'a TranscribeOptions,
+}
+
+impl WithBackend for Transcription<'_> {
+    type Output = Result<Transcript, EngineError>;
+
+    fn run<B: Backend>(self, model: &B) -> Self::Output {
+        run(model, self.tok, self.pcm, self.o)
+    }
+}
+
+fn check(o: &TranscribeOptions) -> Result<(), EngineError> {
+    if !(1..=MAX_BEAMS).contains(&o.beam_size) {
+        return Err(EngineError::InvalidOption(format!(
+            "beam_size must be between 1 and {MAX_BEAMS}"
+        )));
+    }
+    if !(o.patience.is_finite() && o.patience > 0.0) {
+        return Err(EngineError::InvalidOption("patience must be a positive number".into()));
+    }
+    if o.length_penalty.is_some_and(|a| !(0.0..=1.0).contains(&a)) {
+        return Err(EngineError::InvalidOption("length_penalty must be between 0 and 1".into()));
+    }
+    Ok(())
+}
+
+/// Most beams a request may ask for: each costs a sequence's step and its cache.
+pub const MAX_BEAMS: usize = 16;
+
+fn run<B: Backend>(
+    model: &B,
+    tok: &WhisperTokenizer,
+    pcm: Vec<f32>,
+    o: &TranscribeOptions,
+) -> Result<Transcript, EngineError> {
+    check(o)?;
+    let config = model.config();
+    let multilingual = config.is_multilingual();
     if o.task == Task::Translate && !multilingual {
         return Err(EngineError::NeedsMultilingual("translation"));
     }
@@ -65,7 +112,7 @@ pub fn transcribe(
         _ => None,
     };
     let duration = pcm.len() as f64 / 16_000.0;
-    let mel = log_mel_spectrogram(&pcm, model.config.num_mel_bins);
+    let mel = log_mel_spectrogram(&pcm, config.num_mel_bins);
     // The loudest sample of each hop (mel frame), for the digital-silence check below: the
     // samples themselves (4 bytes per 1/16 000 s, 38 MB for ten minutes) are freed here
     // instead of staying in the instance's memory for the whole request. NaN counts as loud.
@@ -79,8 +126,8 @@ pub fn transcribe(
     let content_frames = mel.n_frames.saturating_sub(N_FRAMES);
     let filters = LogitFilters::new(
         &tok.special,
-        &model.config.suppress_tokens,
-        &model.config.begin_suppress_tokens,
+        &config.suppress_tokens,
+        &config.begin_suppress_tokens,
         !o.without_timestamps,
         o.max_initial_timestamp,
     );
@@ -93,6 +140,7 @@ pub fn transcribe(
         _ => Vec::new(),
     };
     let mut prompt_reset_since = 0;
+    let mut last_speech = 0.0;
     let mut segments: Vec<Segment> = Vec::new();
     let mut seek = 0usize;
     while seek < content_frames {
@@ -105,24 +153,24 @@ pub fn transcribe(
             seek += segment_size;
             continue;
         }
-        let features = model.encode(&mel.window(seek, segment_size))?;
+        // The window's audio context: its cross-attention keys and values, computed here once
+        // for every strategy, temperature and candidate below.
+        let ctx = model.encode(&mel.window(seek, segment_size))?;
         if language.is_none() {
-            let (code, _) = detect_language(model, tok, &features)?;
+            let (code, _) = detect_language(model, &ctx, tok)?;
             language_token = tok.language_token(&code);
             language = Some(code);
         }
-        let prompt =
+        let previous =
             if o.condition_on_previous_text { &all_tokens[prompt_reset_since..] } else { &[][..] };
-        let r = decode_with_fallback(
-            model,
-            tok,
-            &filters,
-            &features,
-            o,
+        let w = Window { model, ctx: &ctx, tok, filters: &filters };
+        let start = w.prefill(&WindowPrompt {
+            task: o.task,
             language_token,
-            prompt,
-            &mut rng,
-        )?;
+            previous,
+            without_timestamps: o.without_timestamps,
+        })?;
+        let r = decode_with_fallback(&w, &start, o, &mut rng)?;
 
         let skip = o.no_speech_threshold.is_some_and(|t| r.no_speech_prob > t)
             && !o.logprob_threshold.is_some_and(|t| r.avg_logprob > t);
@@ -131,15 +179,39 @@ pub fn transcribe(
             continue;
         }
         let window_end = time_offset + segment_duration;
-        let (mut current, advance, resumed_tail) = split_segments(
-            tok,
-            &r,
-            seek,
-            time_offset,
-            segment_size,
-            segment_duration,
-            o.recover_trailing_speech,
-        )?;
+        let Split { segments: mut current, mut advance, resumed_tail, single_timestamp_ending } =
+            split_segments(
+                tok,
+                &r,
+                seek,
+                time_offset,
+                segment_size,
+                segment_duration,
+                o.recover_trailing_speech,
+            )?;
+        if o.word_timestamps {
+            let sot = sot_sequence(model, tok, o.task, language_token);
+            let audio = timing::WindowAudio {
+                model,
+                ctx: &ctx,
+                sot_sequence: &sot,
+                num_frames: segment_size,
+                time_offset,
+                language: language.as_deref().unwrap_or("en"),
+            };
+            timing::add_word_timestamps(&audio, tok, &mut current, &mut last_speech)?;
+            // The next window starts at the last word's end, as the reference's does.
+            if !single_timestamp_ending {
+                let last_word_end = current
+                    .iter()
+                    .rev()
+                    .find_map(|s| s.words.last().map(|w| w.end))
+                    .or_else(|| current.last().map(|s| s.end));
+                if let Some(end) = last_word_end.filter(|&e| e > time_offset) {
+                    advance = ((end * 100.0).round() as usize).saturating_sub(seek);
+                }
+            }
+        }
         for s in &mut current {
             s.end = s.end.min(window_end).min(duration);
             s.start = s.start.min(s.end);
@@ -147,6 +219,7 @@ pub fn transcribe(
             if s.start == s.end || s.text.trim().is_empty() {
                 s.text.clear();
                 s.tokens.clear();
+                s.words.clear();
             }
         }
         // A window always moves forward, whatever the timestamps said.
@@ -173,6 +246,17 @@ pub fn transcribe(
     })
 }
 
+/// A window's segments and where the next window starts.
+struct Split {
+    segments: Vec<Segment>,
+    /// Mel frames the next window skips.
+    advance: usize,
+    /// Whether the next window resumes an ended window's tail (see [`tail_resume`]).
+    resumed_tail: bool,
+    /// The tokens end with text and then one timestamp.
+    single_timestamp_ending: bool,
+}
+
 /// Cuts a window's tokens at consecutive timestamp pairs into segments, and says how many mel
 /// frames the next window should skip.
 fn split_segments(
@@ -183,7 +267,7 @@ fn split_segments(
     segment_size: usize,
     segment_duration: f64,
     recover_tail: bool,
-) -> Result<(Vec<Segment>, usize, bool), EngineError> {
+) -> Result<Split, EngineError> {
     let tb = tok.special.timestamp_begin;
     let tokens = &r.tokens;
     let is_ts: Vec<bool> = tokens.iter().map(|&t| t >= tb).collect();
@@ -202,7 +286,14 @@ fn split_segments(
             avg_logprob: r.avg_logprob,
             compression_ratio: r.compression_ratio,
             no_speech_prob: r.no_speech_prob,
+            words: Vec::new(),
         })
+    };
+    let done = |segments, advance, resumed_tail| Split {
+        segments,
+        advance,
+        resumed_tail,
+        single_timestamp_ending,
     };
     let ts_time = |t: u32| (t - tb) as f64 * TIME_PRECISION;
     let mut out = Vec::new();
@@ -224,9 +315,9 @@ fn split_segments(
         if single_timestamp_ending {
             let end = ((tokens[n - 1] - tb) as usize) * INPUT_STRIDE;
             let tail = tail_resume(end, segment_size, recover_tail);
-            Ok((out, tail.unwrap_or(segment_size), tail.is_some()))
+            Ok(done(out, tail.unwrap_or(segment_size), tail.is_some()))
         } else {
-            Ok((out, ((tokens[last - 1] - tb) as usize) * INPUT_STRIDE, false))
+            Ok(done(out, ((tokens[last - 1] - tb) as usize) * INPUT_STRIDE, false))
         }
     } else {
         let mut duration = segment_duration;
@@ -238,7 +329,7 @@ fn split_segments(
             tail = tail_resume((t - tb) as usize * INPUT_STRIDE, segment_size, recover_tail);
         }
         out.push(make(tokens, time_offset, time_offset + duration)?);
-        Ok((out, tail.unwrap_or(segment_size), tail.is_some()))
+        Ok(done(out, tail.unwrap_or(segment_size), tail.is_some()))
     }
 }
 

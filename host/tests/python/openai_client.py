@@ -1,4 +1,4 @@
-"""The official openai client, unmodified but for base_url, against a running stt-host.
+"""The official openai client, unmodified but for base_url, against a running host.
 
 Usage: openai_client.py BASE_URL AUDIO. Exits non-zero on any mismatch.
 """
@@ -24,5 +24,24 @@ for fmt in ["json", "text", "srt", "vtt", "verbose_json"]:
         text = " ".join(l for l in text.splitlines() if "-->" not in l and not l.strip().isdigit() and l != "WEBVTT")
     assert words(text) == want, (fmt, text)
     if fmt == "verbose_json":
-        assert r.language == "en" and abs(r.duration - 11.0) < 0.05 and len(r.segments) >= 1, r
+        assert r.language == "english" and abs(r.duration - 11.0) < 0.05 and len(r.segments) >= 1, r
+    if fmt in ("json", "verbose_json"):
+        assert r.to_dict()["usage"] == {"type": "duration", "seconds": 11}, r
     print(fmt, "ok")
+
+# Word-level timestamps, alone and with segments.
+for granularities in (["word"], ["word", "segment"]):
+    with open(audio, "rb") as f:
+        r = client.audio.transcriptions.create(model="whisper-1", file=f, response_format="verbose_json",
+                                               timestamp_granularities=granularities)
+    assert words(" ".join(w.word for w in r.words)) == want, r.words
+    assert r.words[0].word == "And" and 0 <= r.words[0].start < r.words[0].end <= r.words[1].start, r.words
+    assert all(a.end <= b.start + 1e-9 for a, b in zip(r.words, r.words[1:])), r.words
+    assert (r.segments is not None) == ("segment" in granularities), r
+    print("words", "+".join(granularities), "ok")
+
+# Beam search through the extension field.
+with open(audio, "rb") as f:
+    r = client.audio.transcriptions.create(model="whisper-1", file=f, extra_body={"beam_size": 5})
+assert words(r.text) == want, r.text
+print("beam_size ok")

@@ -5,13 +5,13 @@ pub mod auth;
 pub mod error;
 pub mod form;
 pub mod params;
-pub mod render;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::json;
 use stt_contract::{defaults, routes};
+use stt_engine::format::{self, Granularities, Rendered};
 use stt_engine::{AudioLimits, Engine, Precision, TranscribeOptions};
 
 use auth::ApiKeys;
@@ -32,6 +32,8 @@ pub struct FunctionConfig {
     pub precision: Precision,
     /// When any are set, every route but the health check needs one of them.
     pub api_keys: ApiKeys,
+    /// Beams at temperature 0 when a request does not say.
+    pub beam_size: usize,
 }
 
 impl Default for FunctionConfig {
@@ -43,6 +45,7 @@ impl Default for FunctionConfig {
             default_language: None,
             precision: Precision::default(),
             api_keys: ApiKeys::default(),
+            beam_size: defaults::BEAM_SIZE,
         }
     }
 }
@@ -228,7 +231,17 @@ impl Function {
 
 fn render_output(t: &stt_engine::Transcript, output: Output) -> (&'static str, Vec<u8>) {
     match output {
-        Output::OpenAi(f) => render::render(t, f),
-        Output::TranscribeJson => render::transcribe_json(t),
+        Output::OpenAi(f, g) => {
+            let Rendered { content_type, body } = format::render(t, f, g);
+            (content_type, body)
+        }
+        // The guide's `/transcribe` body: the verbose JSON without `task`.
+        Output::TranscribeJson => {
+            let mut v = format::verbose_json(t, Granularities::default());
+            if let Some(o) = v.as_object_mut() {
+                o.remove("task");
+            }
+            ("application/json", v.to_string().into_bytes())
+        }
     }
 }

@@ -2,11 +2,11 @@
 //! text fields (OpenAI's routes) or the percent-decoded query string (`/transcribe`), and checked
 //! before any audio is decoded.
 
-use stt_engine::{Task, TranscribeOptions};
+use stt_engine::format::{Granularities, ResponseFormat};
+use stt_engine::{MAX_BEAMS, Task, TranscribeOptions};
 
 use super::FunctionConfig;
 use super::error::ApiError;
-use super::render::ResponseFormat;
 
 /// Longest `prompt` accepted, bytes. The decoder reads only its last 223 tokens (about a
 /// thousand characters of English); this bounds what a request can make the tokenizer read.
@@ -21,6 +21,8 @@ pub struct Params {
     pub response_format: Option<String>,
     pub temperature: Option<String>,
     pub timestamp_granularities: Vec<String>,
+    /// Not OpenAI's: beams at temperature 0 (1 is greedy).
+    pub beam_size: Option<String>,
 }
 
 impl Params {
@@ -44,6 +46,7 @@ impl Params {
             "timestamp_granularities[]" | "timestamp_granularities" => {
                 self.timestamp_granularities.push(value)
             }
+            "beam_size" => self.beam_size = Some(value),
             _ => {}
         }
     }
@@ -52,7 +55,7 @@ impl Params {
 /// What the response body will be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
-    OpenAi(ResponseFormat),
+    OpenAi(ResponseFormat, Granularities),
     /// `/transcribe` without a `response_format`: the guide's JSON.
     TranscribeJson,
 }
@@ -91,24 +94,25 @@ impl Params {
             .param("model")
             .code("model_not_found"));
         }
-        let output = match (self.response_format.as_deref(), route) {
-            (None, Route::Transcribe) => Output::TranscribeJson,
-            (f, _) => Output::OpenAi(ResponseFormat::parse(f)?),
+        let format = match self.response_format.as_deref() {
+            None => None,
+            Some(f) => Some(f.parse::<ResponseFormat>().map_err(|e| {
+                ApiError::new(400, format!("response_format {e}")).param("response_format")
+            })?),
         };
+        // Segments unless only words are asked for, as OpenAI answers.
+        let mut granularities = Granularities { segment: false, word: false };
         for g in &self.timestamp_granularities {
             match g.as_str() {
-                "segment" => {}
-                "word" if output != Output::OpenAi(ResponseFormat::VerboseJson) => {
+                "segment" => granularities.segment = true,
+                "word" if format != Some(ResponseFormat::VerboseJson) => {
                     return Err(ApiError::new(
                         400,
                         "timestamp_granularities[]=word requires response_format=verbose_json",
                     )
                     .param("timestamp_granularities"));
                 }
-                "word" => {
-                    return Err(ApiError::new(400, "word-level timestamps are not supported yet")
-                        .param("timestamp_granularities"));
-                }
+                "word" => granularities.word = true,
                 other => {
                     return Err(ApiError::new(
                         400,
@@ -118,6 +122,25 @@ impl Params {
                 }
             }
         }
+        if !granularities.word {
+            granularities.segment = true;
+        }
+        let output = match (format, route) {
+            (None, Route::Transcribe) => Output::TranscribeJson,
+            (f, _) => Output::OpenAi(f.unwrap_or_default(), granularities),
+        };
+        let beam_size = match self.beam_size.as_deref() {
+            None | Some("") => config.beam_size,
+            Some(b) => b.parse::<usize>().ok().filter(|b| (1..=MAX_BEAMS).contains(b)).ok_or_else(
+                || {
+                    ApiError::new(
+                        400,
+                        format!("beam_size must be a whole number from 1 to {MAX_BEAMS}"),
+                    )
+                    .param("beam_size")
+                },
+            )?,
+        };
         let temperature = match self.temperature.as_deref() {
             None | Some("") => 0.0,
             Some(t) => {
@@ -147,6 +170,8 @@ impl Params {
             task: if translate { Task::Translate } else { Task::Transcribe },
             language: language.filter(|l| !l.is_empty()),
             initial_prompt: self.prompt,
+            beam_size,
+            word_timestamps: granularities.word,
             ..TranscribeOptions::default()
         }
         .with_temperature(temperature);

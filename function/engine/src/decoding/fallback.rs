@@ -1,14 +1,14 @@
-//! Temperature fallback: decode greedily, and when the result looks like a repetition loop
-//! (compression ratio) or a guess (average log-probability), sample at rising temperatures.
+//! Temperature fallback: decode at temperature 0 (greedy, or beam search), and when the result
+//! looks like a repetition loop (compression ratio) or a guess (average log-probability),
+//! sample at rising temperatures. Every attempt starts from the window's one prefilled prompt.
 
-use candle_core::Tensor;
-
-use super::logit_filters::LogitFilters;
+use super::beam::{BeamOptions, beam_search};
 use super::options::TranscribeOptions;
-use super::window::{WindowOptions, WindowResult, decode_window};
+use super::ranking::LengthPenalty;
+use super::sampling::{best_of, decode_one};
+use super::window::{Prefilled, Window, WindowResult};
 use crate::error::EngineError;
-use crate::model::Whisper;
-use crate::tokenizer::WhisperTokenizer;
+use crate::model::Backend;
 
 fn needs_fallback(r: &WindowResult, o: &TranscribeOptions) -> bool {
     let too_repetitive = o.compression_ratio_threshold.is_some_and(|t| r.compression_ratio > t);
@@ -18,37 +18,27 @@ fn needs_fallback(r: &WindowResult, o: &TranscribeOptions) -> bool {
     (too_repetitive || too_unlikely) && !silent
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn decode_with_fallback(
-    model: &Whisper,
-    tok: &WhisperTokenizer,
-    filters: &LogitFilters,
-    features: &Tensor,
+pub fn decode_with_fallback<B: Backend>(
+    w: &Window<'_, B>,
+    start: &Prefilled<B::Sequence>,
     o: &TranscribeOptions,
-    language_token: Option<u32>,
-    prompt: &[u32],
     rng: &mut fastrand::Rng,
 ) -> Result<WindowResult, EngineError> {
+    let penalty = LengthPenalty(o.length_penalty);
     let mut last: Option<WindowResult> = None;
     for &temperature in &o.temperatures {
-        let wo = WindowOptions {
-            task: o.task,
-            language_token,
-            temperature,
-            prompt,
-            without_timestamps: o.without_timestamps,
+        let r = if temperature > 0.0 {
+            best_of(w, start, temperature, o.best_of, penalty, rng)?
+        } else if o.beam_size > 1 {
+            let beam = BeamOptions {
+                beam_size: o.beam_size,
+                patience: o.patience,
+                length_penalty: penalty,
+            };
+            beam_search(w, start, &beam)?
+        } else {
+            decode_one(w, start, 0.0, rng)?
         };
-        let candidates = if temperature > 0.0 { o.best_of.max(1) } else { 1 };
-        let mut best: Option<WindowResult> = None;
-        for _ in 0..candidates {
-            let r = decode_window(model, tok, filters, features, &wo, rng)?;
-            // The reference ranks samples by summed log-probability over length.
-            let score = |r: &WindowResult| r.sum_logprob / r.tokens.len().max(1) as f32;
-            if best.as_ref().is_none_or(|b| score(&r) > score(b)) {
-                best = Some(r);
-            }
-        }
-        let Some(r) = best else { continue };
         let retry = needs_fallback(&r, o);
         last = Some(r);
         if !retry {

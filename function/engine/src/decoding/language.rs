@@ -1,17 +1,18 @@
-use candle_core::Tensor;
-
 use crate::error::EngineError;
-use crate::model::Whisper;
+use crate::model::Backend;
 use crate::tokenizer::WhisperTokenizer;
 
 /// The most likely spoken language of a window, with its probability among the languages.
-pub fn detect_language(
-    model: &Whisper,
+pub fn detect_language<B: Backend>(
+    model: &B,
+    ctx: &B::Context,
     tok: &WhisperTokenizer,
-    features: &Tensor,
 ) -> Result<(String, f32), EngineError> {
-    let mut state = model.start(features)?;
-    let logits = model.decode(&mut state, &[tok.special.sot], &[0])?.remove(0);
+    let mut seq = model.sequence();
+    let logits = model
+        .decode(ctx, std::slice::from_mut(&mut seq), &[tok.special.sot], &[0])?
+        .pop()
+        .unwrap_or_default();
     let langs = &tok.special.languages;
     let values: Vec<f32> = langs
         .iter()

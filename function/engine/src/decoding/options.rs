@@ -29,6 +29,15 @@ pub struct TranscribeOptions {
     pub temperatures: Vec<f32>,
     /// Candidates sampled at each non-zero temperature; the most likely is kept.
     pub best_of: usize,
+    /// Beams at temperature 0; 1 decodes greedily.
+    pub beam_size: usize,
+    /// Beam search goes on until `round(beam_size × patience)` hypotheses have finished.
+    pub patience: f32,
+    /// `None` ranks hypotheses by summed log-probability over length; `Some(α)` divides by
+    /// `((5 + length) / 6)^α` instead.
+    pub length_penalty: Option<f32>,
+    /// Word-level start and end times in each segment (cross-attention alignment).
+    pub word_timestamps: bool,
     pub compression_ratio_threshold: Option<f32>,
     pub logprob_threshold: Option<f32>,
     pub no_speech_threshold: Option<f32>,
@@ -51,6 +60,10 @@ impl Default for TranscribeOptions {
             initial_prompt: None,
             temperatures: vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
             best_of: 5,
+            beam_size: 1,
+            patience: 1.0,
+            length_penalty: None,
+            word_timestamps: false,
             compression_ratio_threshold: Some(2.4),
             logprob_threshold: Some(-1.0),
             no_speech_threshold: Some(0.6),

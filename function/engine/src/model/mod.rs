@@ -1,25 +1,26 @@
-//! Whisper on candle, written here rather than taken from candle-transformers because the
-//! decoding loop needs what that model lacks: a self-attention KV cache, logits for chosen
-//! positions only, and exact (erf) GELU, which the weights were trained with.
+//! Whisper, written here rather than taken from candle-transformers because decoding needs
+//! what that model lacks: a window's cross-attention computed once and shared, cloneable
+//! per-sequence self-attention caches, logits for chosen positions only, cross-attention scores
+//! for word timing, and exact (erf) GELU, which the weights were trained with.
+//!
+//! [`seam::Backend`] is the interface; `float/` (candle f32, the reference) and `int8/` (our
+//! integer kernels) implement it side by side. [`Whisper`] holds one of them; code that decodes
+//! is generic over the backend and is entered once through [`Whisper::with_backend`].
 
-mod attention;
 mod config;
-mod decoder;
-mod encoder;
-mod int_attention;
-mod int_decoder;
-mod layer_norm;
-mod linear;
+mod float;
+mod int8;
 mod precision;
-mod tensor_file;
+pub mod seam;
+pub(crate) mod tensor_file;
 
 pub use config::Config;
-pub use decoder::DecoderState;
 pub use precision::Precision;
+pub use seam::{Backend, Head, SequenceState};
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 
 use crate::error::EngineError;
@@ -27,9 +28,18 @@ use crate::error::EngineError;
 pub struct Whisper {
     pub config: Config,
     pub precision: Precision,
-    encoder: encoder::Encoder,
-    decoder: decoder::Decoder,
-    device: Device,
+    net: Net,
+}
+
+enum Net {
+    Float(Box<float::Model>),
+    Int8(Box<int8::Model>),
+}
+
+/// Code generic over the backend, run on whichever a [`Whisper`] holds.
+pub trait WithBackend {
+    type Output;
+    fn run<B: Backend>(self, backend: &B) -> Self::Output;
 }
 
 impl Whisper {
@@ -43,40 +53,26 @@ impl Whisper {
     ) -> Result<Self, EngineError> {
         let device = Device::Cpu;
         let file = tensor_file::TensorFile::open(path)?;
-        let vb = VarBuilder::from_backend(Box::new(&file), DType::F32, device.clone());
-        let encoder = encoder::Encoder::load(vb.pp("model.encoder"), &config, precision)?;
-        let decoder = decoder::Decoder::load(vb.pp("model.decoder"), &file, &config, precision)?;
-        Ok(Self { config, precision, encoder, decoder, device })
+        let vb = VarBuilder::from_backend(Box::new(&file), DType::F32, device);
+        let net = match precision {
+            Precision::F32 => Net::Float(Box::new(float::Model::load(vb, &config)?)),
+            Precision::Int8 => Net::Int8(Box::new(int8::Model::load(vb, &file, &config)?)),
+        };
+        Ok(Self { config, precision, net })
     }
 
-    /// Encodes one 30 s window of log-mel, `[n_mels][3000]` row-major, to audio features.
-    pub fn encode(&self, mel: &[f32]) -> Result<Tensor, EngineError> {
-        let frames = mel.len() / self.config.num_mel_bins;
-        let x = Tensor::from_slice(mel, (1, self.config.num_mel_bins, frames), &self.device)?;
-        Ok(self.encoder.forward(&x)?)
-    }
-
-    /// A decoder state for one sequence over the given audio features.
-    pub fn start(&self, features: &Tensor) -> Result<DecoderState, EngineError> {
-        Ok(self.decoder.start(features)?)
-    }
-
-    /// Feeds `tokens` after what the state already holds and returns the logits (f32, one
-    /// vocabulary-sized row each) at the positions `rows` (indices into `tokens`).
-    pub fn decode(
-        &self,
-        state: &mut DecoderState,
-        tokens: &[u32],
-        rows: &[usize],
-    ) -> Result<Vec<Vec<f32>>, EngineError> {
-        if state.len() + tokens.len() > self.config.max_target_positions {
-            return Err(EngineError::ContextFull(self.config.max_target_positions));
+    pub fn with_backend<W: WithBackend>(&self, w: W) -> W::Output {
+        match &self.net {
+            Net::Float(m) => w.run(m.as_ref()),
+            Net::Int8(m) => w.run(m.as_ref()),
         }
-        Ok(self.decoder.forward(state, tokens, rows)?)
     }
 
     /// Parameters, counted from the loaded tensors.
     pub fn parameter_count(&self) -> usize {
-        self.encoder.parameter_count() + self.decoder.parameter_count()
+        match &self.net {
+            Net::Float(m) => m.parameter_count(),
+            Net::Int8(m) => m.parameter_count(),
+        }
     }
 }

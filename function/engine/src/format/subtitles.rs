@@ -1,4 +1,4 @@
-//! Transcript renderings: plain text, SubRip and WebVTT.
+//! Plain text, SubRip and WebVTT.
 
 use crate::transcribe::Transcript;
 

@@ -1,20 +1,14 @@
-//! Linear layers and the token embedding in either precision.
+//! Integer linear layers and the token embedding.
 
 use std::ops::Range;
 
-use candle_core::{Device, Result, Tensor};
-use candle_nn::{Linear, Module, VarBuilder};
+use candle_core::{Result, Tensor};
+use candle_nn::VarBuilder;
 
-use super::Precision;
 use crate::kernels::dot::{Dot, Lane};
 use crate::kernels::gemm::matmul_t;
 use crate::kernels::pack::{Int8Panels, Panels, U7Panels};
 use crate::kernels::quant::{Quant, QuantRows, WEIGHT_LEVELS, activation_levels};
-
-/// Rows of `x` (any shape, last dimension `k`) as one f32 vector.
-fn rows_of(x: &Tensor) -> Result<(Vec<f32>, Vec<usize>)> {
-    Ok((x.flatten_all()?.to_vec1::<f32>()?, x.dims().to_vec()))
-}
 
 /// Which integer product a linear layer runs on (see [`crate::kernels::dot`]).
 pub trait Product {
@@ -107,74 +101,35 @@ impl<P: Product> QLinear<P> {
         out
     }
 
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (data, mut dims) = rows_of(x)?;
-        let rows = data.len() / self.w.k.max(1);
-        let out = self.forward_rows(&data, rows);
-        if let Some(last) = dims.last_mut() {
-            *last = self.w.rows;
-        }
-        Tensor::from_vec(out, dims, x.device())
-    }
-
     pub fn parameter_count(&self) -> usize {
         self.w.rows * self.w.k + self.bias.as_ref().map_or(0, Vec::len)
     }
 }
 
-pub enum Proj<P: Product = Wide> {
-    F32(Linear),
-    Int8(QLinear<P>),
+/// A linear layer of the weights at `vb`, quantised for product `P`.
+pub fn load<P: Product>(
+    vb: VarBuilder<'_>,
+    d_in: usize,
+    d_out: usize,
+    bias: bool,
+) -> Result<QLinear<P>> {
+    let l = if bias {
+        candle_nn::linear(d_in, d_out, vb)?
+    } else {
+        candle_nn::linear_no_bias(d_in, d_out, vb)?
+    };
+    QLinear::new(l.weight(), l.bias())
 }
 
-impl<P: Product> Proj<P> {
-    pub fn load(
-        vb: VarBuilder<'_>,
-        d_in: usize,
-        d_out: usize,
-        bias: bool,
-        precision: Precision,
-    ) -> Result<Self> {
-        let l = if bias {
-            candle_nn::linear(d_in, d_out, vb)?
-        } else {
-            candle_nn::linear_no_bias(d_in, d_out, vb)?
-        };
-        Ok(match precision {
-            Precision::F32 => Self::F32(l),
-            Precision::Int8 => Self::Int8(QLinear::new(l.weight(), l.bias())?),
-        })
-    }
-
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        match self {
-            Self::F32(l) => l.forward(x),
-            Self::Int8(q) => q.forward(x),
-        }
-    }
-
-    pub fn parameter_count(&self) -> usize {
-        match self {
-            Self::F32(l) => l.weight().elem_count() + l.bias().map_or(0, |b| b.elem_count()),
-            Self::Int8(q) => q.parameter_count(),
-        }
-    }
-}
-
-/// The decoder's token embedding, also its output projection (tied weights).
-pub enum TokenEmbedding {
-    F32(Tensor),
-    /// One int8 table serves both: rows are dequantised for lookup. On the 14-bit product:
-    /// the relaxed one (a 7-bit table) was faster but left tiny.en's dev set at the edge of
-    /// its half point.
-    Int8(Int8Panels),
-}
+/// The decoder's token embedding, also its output projection (tied weights): one int8 table
+/// serves both, rows dequantised for lookup. On the 14-bit product: the relaxed one (a 7-bit
+/// table) was faster but left tiny.en's dev set at the edge of its half point.
+pub struct TokenEmbedding(pub Int8Panels);
 
 impl TokenEmbedding {
     /// The int8 table quantised from `read(rows)` a chunk of rows at a time: the f32 table (four
-    /// bytes a weight, the model's largest tensor) never exists whole. Equal to
-    /// `new(table, Precision::Int8)`.
-    pub fn int8_from_rows(
+    /// bytes a weight, the model's largest tensor) never exists whole. Equal to [`Self::new`].
+    pub fn from_rows(
         rows: usize,
         k: usize,
         mut read: impl FnMut(Range<usize>) -> Result<Vec<f32>>,
@@ -183,65 +138,45 @@ impl TokenEmbedding {
             let x = read(r.clone())?;
             Ok(QuantRows::<i8>::from_f32(&x, r.len(), k, WEIGHT_LEVELS))
         })?;
-        Ok(Self::Int8(panels))
+        Ok(Self(panels))
     }
 
-    pub fn new(weight: Tensor, precision: Precision) -> Result<Self> {
-        Ok(match precision {
-            Precision::F32 => Self::F32(weight),
-            Precision::Int8 => {
-                let (n, k) = weight.dims2()?;
-                Self::Int8(Wide::weights(&weight.flatten_all()?.to_vec1::<f32>()?, n, k))
-            }
-        })
+    #[cfg(test)]
+    pub fn new(weight: &[f32], n: usize, k: usize) -> Self {
+        Self(Wide::weights(weight, n, k))
     }
 
     pub fn elem_count(&self) -> usize {
-        match self {
-            Self::F32(t) => t.elem_count(),
-            Self::Int8(q) => q.rows * q.k,
-        }
+        self.0.rows * self.0.k
     }
 
-    /// `[n] ids → [n, d]`.
-    pub fn lookup(&self, ids: &[u32], device: &Device) -> Result<Tensor> {
-        match self {
-            Self::F32(t) => t.index_select(&Tensor::new(ids, device)?, 0),
-            Self::Int8(q) => {
-                let mut out = Vec::with_capacity(ids.len() * q.k);
-                for &id in ids {
-                    let r = (id as usize).min(q.rows.saturating_sub(1));
-                    let s = q.scales[r];
-                    out.extend(q.row_values(r).map(|v| (i32::from(v) - q.zero) as f32 * s));
-                }
-                Tensor::from_vec(out, (ids.len(), q.k), device)
-            }
+    /// Ids → `ids.len() × d` rows.
+    pub fn lookup(&self, ids: &[u32]) -> Vec<f32> {
+        let q = &self.0;
+        let mut out = Vec::with_capacity(ids.len() * q.k);
+        for &id in ids {
+            let r = (id as usize).min(q.rows.saturating_sub(1));
+            let s = q.scales[r];
+            out.extend(q.row_values(r).map(|v| (i32::from(v) - q.zero) as f32 * s));
         }
+        out
     }
 
-    /// `[rows, d]` hidden states → one vocabulary-sized row of logits each.
-    pub fn logits(&self, x: &Tensor) -> Result<Vec<Vec<f32>>> {
-        match self {
-            Self::F32(t) => x.matmul(&t.t()?)?.to_vec2::<f32>(),
-            Self::Int8(q) => {
-                let (data, dims) = rows_of(x)?;
-                let rows = dims.first().copied().unwrap_or(0);
-                let qx = Wide::quantise(&data, rows, q.k);
-                Ok((0..rows)
-                    .map(|r| {
-                        let mut out = vec![0.0; q.rows];
-                        matmul_t(qx.rows_view(r, 1), q.view(), 1.0, None, &mut out);
-                        out
-                    })
-                    .collect())
-            }
-        }
+    /// `rows × d` hidden states → one vocabulary-sized row of logits each, in one product (the
+    /// table is read once for all rows: the beams of a step share it).
+    pub fn logits(&self, x: &[f32], rows: usize) -> Vec<Vec<f32>> {
+        let q = &self.0;
+        let qx = Wide::quantise(x, rows, q.k);
+        let mut out = vec![0.0; rows * q.rows];
+        matmul_t(qx.view(), q.view(), 1.0, None, &mut out);
+        out.chunks(q.rows.max(1)).map(<[f32]>::to_vec).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Device;
 
     /// A head's columns through the weight panels, and off their boundaries (the fallback),
     /// equal the same columns of the whole product.
@@ -258,15 +193,9 @@ mod tests {
         let w: Vec<f32> = (0..rows * k)
             .map(|i| ((i * 37 % 101) as f32 - 50.0) / (1.0 + (i / k % 7) as f32))
             .collect();
-        let whole = TokenEmbedding::new(
-            Tensor::from_vec(w.clone(), (rows, k), &Device::Cpu)?,
-            Precision::Int8,
-        )?;
-        let chunked =
-            TokenEmbedding::int8_from_rows(rows, k, |r| Ok(w[r.start * k..r.end * k].to_vec()))?;
-        let (TokenEmbedding::Int8(a), TokenEmbedding::Int8(b)) = (whole, chunked) else {
-            panic!("int8 tables")
-        };
+        let TokenEmbedding(a) = TokenEmbedding::new(&w, rows, k);
+        let TokenEmbedding(b) =
+            TokenEmbedding::from_rows(rows, k, |r| Ok(w[r.start * k..r.end * k].to_vec()))?;
         assert_eq!((a.rows, a.k, a.steps, a.zero), (b.rows, b.k, b.steps, b.zero));
         assert_eq!(a.scales, b.scales);
         assert!(a.data == b.data);

@@ -1,4 +1,4 @@
-//! Layer norm on plain rows, for the int8 paths (candle's costs a tensor round trip per call).
+//! Layer norm on plain rows (candle's costs a tensor round trip per call).
 
 pub struct LnParams {
     pub weight: Vec<f32>,
@@ -6,13 +6,12 @@ pub struct LnParams {
 }
 
 impl LnParams {
-    pub fn from_candle(ln: &candle_nn::LayerNorm) -> candle_core::Result<Self> {
-        let weight = ln.weight().to_vec1::<f32>()?;
-        let bias = match ln.bias() {
-            Some(b) => b.to_vec1::<f32>()?,
-            None => vec![0.0; weight.len()],
-        };
-        Ok(Self { weight, bias })
+    pub fn load(vb: candle_nn::VarBuilder<'_>, d: usize) -> candle_core::Result<Self> {
+        Ok(Self { weight: vb.get(d, "weight")?.to_vec1()?, bias: vb.get(d, "bias")?.to_vec1()? })
+    }
+
+    pub fn count(&self) -> usize {
+        self.weight.len() + self.bias.len()
     }
 
     /// Layer norm of each `d`-row of `x` (ε = 1e-5, as Whisper's).

@@ -1,8 +1,8 @@
-//! The decoder step in the int8 precision on plain vectors: one token costs ~30 small products,
-//! and through candle each of its ~150 tensor operations costs more in wasm than the arithmetic.
-//! Cross-attention keys and values are kept as int8 per head (a quarter of the f32 cache; each
-//! query reads them through the same widening-load product as the vocabulary); the
-//! self-attention cache stays f32 (≤ 448 positions).
+//! The decoder's attention caches in the int8 precision, on plain vectors. Cross-attention keys
+//! and values (one window's, shared by every sequence decoded over it) are kept as int8 per
+//! head (a quarter of the f32 cache; each query reads them through the same widening-load
+//! product as the vocabulary); a sequence's self-attention cache stays f32 (≤ 448 positions,
+//! cloned when a beam forks).
 
 use wide::f32x4;
 
@@ -22,12 +22,15 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     s.reduce_add() + ar.iter().zip(br).map(|(x, y)| x * y).sum::<f32>()
 }
 
-/// One layer's caches for one sequence.
-pub struct LayerCache {
-    /// Self-attention keys and values so far, `[position][d]`.
+/// One layer's self-attention keys and values of one sequence, `[position][d]`.
+#[derive(Clone, Default)]
+pub struct SelfCache {
     keys: Vec<f32>,
     values: Vec<f32>,
-    /// Cross-attention, per head: keys `[1500][dh]` and values transposed `[dh][1500]`.
+}
+
+/// One layer's cross-attention keys `[1500][dh]` and values transposed `[dh][1500]`, per head.
+pub struct CrossCache {
     cross_keys: Vec<Int8Panels>,
     cross_values_t: Vec<Int8Panels>,
 }
@@ -41,7 +44,7 @@ pub fn cross_cache(
     features: &[f32],
     t: usize,
     heads: usize,
-) -> LayerCache {
+) -> CrossCache {
     let qx = k_proj.quantise_input(features, t);
     let d = features.len() / t.max(1);
     let dh = d / heads.max(1);
@@ -59,10 +62,10 @@ pub fn cross_cache(
         transposed.extend((0..dh).flat_map(|c| v.iter().skip(c).step_by(dh).copied()));
         cross_values_t.push(Int8Panels::int8_from_f32(&transposed, dh, t));
     }
-    LayerCache { keys: Vec::new(), values: Vec::new(), cross_keys, cross_values_t }
+    CrossCache { cross_keys, cross_values_t }
 }
 
-impl LayerCache {
+impl SelfCache {
     /// Causal self-attention of `n` new rows (`q`, `k`, `v`: `n × d_model`) after the cached ones.
     pub fn self_attention(
         &mut self,
@@ -99,27 +102,61 @@ impl LayerCache {
         }
         out
     }
+}
 
-    /// Attention of `n` query rows (`n × d`) over the audio.
-    pub fn cross_attention(&self, q: &[f32], heads: usize) -> Vec<f32> {
+/// Sees `(head, row, scores)` for every cross-attention row before its softmax.
+pub type RowScores<'a> = &'a mut dyn FnMut(usize, usize, &[f32]);
+
+/// Query rows per block of [`CrossCache::cross_attention`]: a block's scores are
+/// `ROW_BLOCK × 1500` f32.
+const ROW_BLOCK: usize = 64;
+
+impl CrossCache {
+    /// Attention of `n` query rows (`n × d`) over the audio, a block of rows per product so that
+    /// each head's keys and values are read once per block (a step's beams, a prompt, the word
+    /// timing pass). `scores_of(head, row, scores)` sees each row's scaled scores before the
+    /// softmax, when given.
+    pub fn cross_attention(
+        &self,
+        q: &[f32],
+        heads: usize,
+        mut scores_of: Option<RowScores<'_>>,
+    ) -> Vec<f32> {
         let dh = self.cross_keys.first().map_or(1, |k| k.k);
         let d = dh * heads;
         let n = q.len() / d.max(1);
         let t = self.cross_keys.first().map_or(0, |k| k.rows);
         let scale = 1.0 / (dh as f32).sqrt();
         let mut out = vec![0.0; n * d];
-        let mut scores = vec![0.0; t];
-        let mut o = vec![0.0; dh];
+        let mut scores = vec![0.0; ROW_BLOCK.min(n) * t];
+        let mut o = vec![0.0; ROW_BLOCK.min(n) * dh];
+        let mut qh = Vec::with_capacity(ROW_BLOCK.min(n) * dh);
         let (mut qq, q_levels) =
             (QuantRows::<i16>::default(), activation_levels(dh, WEIGHT_LEVELS));
         let (mut pq, p_levels) = (QuantRows::<i16>::default(), activation_levels(t, WEIGHT_LEVELS));
         for h in 0..heads {
-            for i in 0..n {
-                qq.fill(&q[i * d + h * dh..i * d + (h + 1) * dh], 1, dh, q_levels);
-                matmul_t(qq.view(), self.cross_keys[h].view(), scale, None, &mut scores);
-                pq.fill_softmax(&mut scores, 1, t, p_levels);
-                matmul_t(pq.view(), self.cross_values_t[h].view(), 1.0, None, &mut o);
-                out[i * d + h * dh..i * d + (h + 1) * dh].copy_from_slice(&o);
+            for i0 in (0..n).step_by(ROW_BLOCK) {
+                let rows = (n - i0).min(ROW_BLOCK);
+                qh.clear();
+                for i in i0..i0 + rows {
+                    qh.extend_from_slice(&q[i * d + h * dh..i * d + (h + 1) * dh]);
+                }
+                // One scale per row: the same as quantising each row on its own.
+                qq.fill(&qh, rows, dh, q_levels);
+                let scores = &mut scores[..rows * t];
+                matmul_t(qq.view(), self.cross_keys[h].view(), scale, None, scores);
+                if let Some(f) = scores_of.as_deref_mut() {
+                    for (r, row) in scores.chunks(t.max(1)).enumerate() {
+                        f(h, i0 + r, row);
+                    }
+                }
+                pq.fill_softmax(scores, rows, t, p_levels);
+                let o = &mut o[..rows * dh];
+                matmul_t(pq.view(), self.cross_values_t[h].view(), 1.0, None, o);
+                for r in 0..rows {
+                    let at = (i0 + r) * d + h * dh;
+                    out[at..at + dh].copy_from_slice(&o[r * dh..(r + 1) * dh]);
+                }
             }
         }
         out
