@@ -77,7 +77,7 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     }
     if !(a.quick || a.no_faster_whisper) {
         let fw = format!("faster-whisper ({})", models[0]);
-        faster_whisper(&a.python, &a.paths.wheels, &first_clips, &fw, &mut t)?;
+        faster_whisper(&a.python, &a.paths.wheels, &first_clips, 1, &fw, &mut t)?;
     }
     let report = render(&t, &durations, a);
     write_report(&a.out, &report)?;

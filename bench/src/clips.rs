@@ -2,6 +2,16 @@
 
 use std::path::{Path, PathBuf};
 
+/// The engine benchmarks' two clips, `jfk.flac` and 60 s of joined dev clips, in one temporary
+/// folder: `(folder, [jfk, 60 s])`.
+pub fn jfk_and_60s(data: &Path) -> anyhow::Result<(PathBuf, [PathBuf; 2])> {
+    let dir = std::env::temp_dir().join("stt-bench-clips");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::copy(data.join("jfk.flac"), dir.join("jfk.flac"))?;
+    let long = joined_clip(data, 60.0, &dir)?;
+    Ok((dir.clone(), [dir.join("jfk.flac"), long]))
+}
+
 /// The long-form dev clips joined (repeated when `seconds` is longer than all of them) and cut
 /// to exactly `seconds`, written as 16 kHz WAV.
 pub fn joined_clip(data: &Path, seconds: f64, out_dir: &Path) -> anyhow::Result<PathBuf> {

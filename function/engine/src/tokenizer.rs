@@ -75,12 +75,8 @@ impl WhisperTokenizer {
     }
 
     /// The bytes a token stands for (byte-level BPE: a token may hold part of a character);
-    /// special and timestamp tokens give their name.
+    /// special tokens give their name, timestamps (not in `tokenizer.json`) nothing.
     pub fn token_bytes(&self, token: u32) -> Vec<u8> {
-        if token >= self.special.timestamp_begin {
-            let t = f64::from(token - self.special.timestamp_begin) * 0.02;
-            return format!("<|{t:.2}|>").into_bytes();
-        }
         let Some(piece) = self.inner.id_to_token(token) else { return Vec::new() };
         if token >= self.special.eot {
             return piece.into_bytes();

@@ -46,8 +46,7 @@ fn beam_search_transcribes_jfk_in_both_precisions() {
 /// `bench/reference/faster_whisper_words.json`).
 #[test]
 fn five_beams_give_faster_whispers_beam_search_text_on_every_dev_clip() {
-    let path = stt_testkit::paths::workspace().join("bench/reference/faster_whisper_words.json");
-    let reference: serde_json::Value = serde_json::from_slice(&read(&path)).expect("reference");
+    let reference = faster_whisper_reference();
     let clips = reference["clips"].as_object().expect("clips");
     assert_eq!(clips.len(), 20);
     let o = TranscribeOptions { beam_size: 5, language: Some("en".into()), ..Default::default() };

@@ -11,11 +11,6 @@ use common::*;
 use serde_json::Value;
 use stt_engine::{AudioLimits, Engine, TranscribeOptions, Word};
 
-fn reference() -> Value {
-    let path = stt_testkit::paths::workspace().join("bench/reference/faster_whisper_words.json");
-    serde_json::from_slice(&read(&path)).expect("reference JSON")
-}
-
 fn options() -> TranscribeOptions {
     TranscribeOptions { word_timestamps: true, language: Some("en".into()), ..Default::default() }
 }
@@ -50,7 +45,7 @@ fn common_words(a: &[&str], b: &[&str]) -> Vec<(usize, usize)> {
 
 /// Per clip: our words and the reference's; `exact`: they must be the same words.
 fn compare(engine: &Engine, exact: bool) {
-    let reference = reference();
+    let reference = faster_whisper_reference();
     let clips = reference["clips"].as_object().expect("clips");
     assert_eq!(clips.len(), 20, "every dev clip");
     let (mut starts, mut ends, mut differing) = (Vec::new(), Vec::new(), Vec::new());
@@ -129,7 +124,7 @@ fn word_timestamps_match_faster_whisper_in_int8() {
 /// Greedy decoding is unchanged by the seams: JFK's tokens are faster-whisper float32's.
 #[test]
 fn jfk_greedy_tokens_are_faster_whispers() {
-    let reference = reference();
+    let reference = faster_whisper_reference();
     let want: Vec<u64> = reference["clips"]["jfk.flac"]["segments"]
         .as_array()
         .expect("segments")

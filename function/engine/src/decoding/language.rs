@@ -1,3 +1,4 @@
+use super::sampling::argmax;
 use crate::error::EngineError;
 use crate::model::Backend;
 use crate::tokenizer::WhisperTokenizer;
@@ -20,12 +21,8 @@ pub fn detect_language<B: Backend>(
         .collect();
     let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let total: f32 = values.iter().map(|v| (v - max).exp()).sum();
-    let (i, _) = values
-        .iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) });
     let code = langs
-        .get(i)
+        .get(argmax(&values) as usize)
         .map(|(c, _)| c.clone())
         .ok_or_else(|| EngineError::Tokenizer("no language tokens".into()))?;
     Ok((code, 1.0 / total))

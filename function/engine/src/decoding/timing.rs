@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::EngineError;
+use crate::kernels::vmath::softmax;
 use crate::model::Backend;
 use crate::tokenizer::WhisperTokenizer;
 use crate::transcribe::Segment;
@@ -95,16 +96,6 @@ fn split_to_word_tokens(
         }
     }
     words
-}
-
-fn softmax_in_place(x: &mut [f32]) {
-    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut total = 0.0;
-    x.iter_mut().for_each(|v| {
-        *v = (*v - max).exp();
-        total += *v;
-    });
-    x.iter_mut().for_each(|v| *v /= total);
 }
 
 /// Median of a window of `width` around each position of `row`, reflecting at the edges (as
@@ -201,7 +192,7 @@ fn find_alignment<B: Backend>(
     for s in &scores {
         let mut w: Vec<f32> =
             (0..t).flat_map(|r| s[r * total_frames..r * total_frames + frames].to_vec()).collect();
-        w.chunks_mut(frames).for_each(softmax_in_place);
+        w.chunks_mut(frames).for_each(softmax);
         for f in 0..frames {
             let mean = (0..t).map(|r| w[r * frames + f]).sum::<f32>() / t as f32;
             let var = (0..t).map(|r| (w[r * frames + f] - mean).powi(2)).sum::<f32>() / t as f32;

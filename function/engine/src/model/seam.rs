@@ -12,10 +12,6 @@ use crate::error::EngineError;
 pub trait SequenceState: Clone {
     /// Tokens fed so far.
     fn len(&self) -> usize;
-
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// Cross-attention scores of chosen decoder heads, asked of [`Backend::cross_attention`].

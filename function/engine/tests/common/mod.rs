@@ -48,6 +48,13 @@ pub fn manifest(dir: &str) -> Vec<std::collections::HashMap<String, String>> {
     stt_testkit::paths::data_manifest(dir)
 }
 
+/// faster-whisper's transcripts of the dev set (`bench/reference/faster_whisper_words.json`,
+/// made by `make reference`): greedy with word timings, and beam 5.
+pub fn faster_whisper_reference() -> serde_json::Value {
+    let path = stt_testkit::paths::workspace().join("bench/reference/faster_whisper_words.json");
+    serde_json::from_slice(&read(&path)).expect("reference JSON")
+}
+
 /// Words after Whisper-style normalisation, joined by spaces.
 pub fn norm(text: &str) -> String {
     stt_testkit::wer::normalize_english(text).join(" ")

@@ -56,14 +56,14 @@ impl Backend for Model {
         tokens: &[u32],
         rows: &[usize],
     ) -> Result<Vec<Vec<f32>>, EngineError> {
-        let per = tokens.len() / seqs.len().max(1);
+        let per = (tokens.len() / seqs.len().max(1)).max(1);
         let mut hidden = Vec::with_capacity(seqs.len());
-        for (seq, toks) in seqs.iter_mut().zip(tokens.chunks(per.max(1))) {
+        for (seq, toks) in seqs.iter_mut().zip(tokens.chunks(per)) {
             hidden.push(self.decoder.forward(ctx, seq, toks, None)?);
         }
         let picked = rows
             .iter()
-            .map(|&r| hidden[r / per.max(1)].narrow(0, r % per.max(1), 1))
+            .map(|&r| hidden[r / per].narrow(0, r % per, 1))
             .collect::<candle_core::Result<Vec<_>>>()?;
         if picked.is_empty() {
             return Ok(Vec::new());
