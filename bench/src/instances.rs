@@ -1,9 +1,10 @@
 //! `stt-bench instances`: what a pre-initialised component buys, side by side in one run.
 //! `stt-host` serves the component as built (the model read per request) and the snapshot
-//! (`build/stt_function.wasm`, the model in its initial memory); then real `spin up` serves the
-//! same snapshot. Per-request start with the model ready (`GET /v1/models`, answered from the
-//! loaded weights) and the memory each additional busy instance costs (process RSS / PSS with 1
-//! and then 2 requests transcribing at once).
+//! (`build/stt_function.wasm`, every served model in its initial memory), for each model; then
+//! real `spin up` serves the same snapshot. Per-request start with the model ready
+//! (`GET /v1/models` with that model served, answered from its loaded weights) and the memory
+//! each additional busy instance costs (process RSS / PSS with 1 and then 2 requests
+//! transcribing at once with that model).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -93,21 +94,22 @@ fn measure_start(host: &HostProc, requests: usize) -> anyhow::Result<Start> {
     })
 }
 
-/// Peak (RSS, PSS) while `busy` concurrent requests transcribe `audio`.
+/// Peak (RSS, PSS) while `busy` concurrent requests transcribe `audio` with `model`.
 fn peak_while_busy(
     host: &HostProc,
     audio: &Arc<Vec<u8>>,
     busy: usize,
+    model: &str,
 ) -> anyhow::Result<(f64, f64)> {
     let done = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..busy)
         .map(|_| {
-            let (base, audio) = (host.base.clone(), audio.clone());
+            let (base, audio, model) = (host.base.clone(), audio.clone(), model.to_string());
             std::thread::spawn(move || -> anyhow::Result<u16> {
                 let agent: ureq::Agent =
                     ureq::Agent::config_builder().http_status_as_error(false).build().into();
                 let r = agent
-                    .post(format!("{base}/transcribe"))
+                    .post(format!("{base}/transcribe?model={model}"))
                     .header("content-type", "audio/wav")
                     .send(&audio[..])?;
                 Ok(r.status().as_u16())
@@ -156,24 +158,29 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     let requests = if a.quick { 5 } else { a.requests };
     let mut rows = vec![];
     let runs = [
-        ("stt-host", "as built: model read per request", &a.raw),
-        ("stt-host", "snapshot: model in the initial memory", &a.snapshot),
-        ("spin up", "snapshot: model in the initial memory", &a.snapshot),
+        ("stt-host", "as built: model read per request", &a.raw, "tiny.en"),
+        ("stt-host", "snapshot: models in the initial memory", &a.snapshot, "tiny.en"),
+        ("stt-host", "snapshot: models in the initial memory", &a.snapshot, "base"),
+        ("spin up", "snapshot: models in the initial memory", &a.snapshot, "tiny.en"),
+        ("spin up", "snapshot: models in the initial memory", &a.snapshot, "base"),
     ];
-    for (host_name, label, source) in runs {
-        eprintln!("{host_name}, {label}");
+    for (host_name, label, source, model) in runs {
+        eprintln!("{host_name}, {label}, {model}");
         let m = manifest::write("bench-instances", &[Component::function(source, &a.paths.models)]);
+        // Only `model` is served, so that `GET /v1/models` answers from its weights alone; the
+        // snapshot holds both models whichever is served.
+        let env = [("SPIN_VARIABLE_MODELS", model)];
         let host = if host_name == "spin up" {
-            Launch::spin(&m).start()?
+            Launch::spin(&m).envs(&env).start()?
         } else {
-            host_proc::start(&binary, &m, &["--slots".into(), "2".into()], None, &[])?
+            host_proc::start(&binary, &m, &["--slots".into(), "2".into()], None, &env)?
         };
         let start = measure_start(&host, requests)?;
         std::thread::sleep(Duration::from_millis(300));
         let idle = host.memory();
-        let one = peak_while_busy(&host, &audio, 1)?;
-        let two = peak_while_busy(&host, &audio, 2)?;
-        rows.push((host_name, label, start, Memory { idle, one, two }));
+        let one = peak_while_busy(&host, &audio, 1, model)?;
+        let two = peak_while_busy(&host, &audio, 2, model)?;
+        rows.push((host_name, label, model, start, Memory { idle, one, two }));
     }
     let mb = |b: f64| b / (1 << 20) as f64;
     let mut s = String::new();
@@ -181,31 +188,29 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         s,
         "# Instances: start with the model ready, memory per busy instance\n\n\
          `stt-bench instances{}`, one run: `stt-host` (2 slots) serves tiny.en from the component as built, \
-         which reads the model per request, then from the snapshot `make component` writes (wasmtime-wizer, \
-         model in the initial memory); then real `spin up` (Spin 4, stock wasmtime settings) serves the same \
-         snapshot.\n\n\
+         which reads the model per request, then each model from the snapshot `make component` writes \
+         (wasmtime-wizer; tiny.en and base both in the initial memory, the `models` variable naming the one \
+         served); then real `spin up` (Spin 4, stock wasmtime settings) serves the same snapshot.\n\n\
          ## Per-request start\n\n\
          `GET /v1/models` answers from the loaded weights, so its latency is a fresh instance's time to \
          a ready model, over HTTP on 127.0.0.1; {requests} sequential requests each. *instantiate* is \
          `stt-host`'s own `stt_instance_startup_seconds` (mean); Spin exports no such metric.\n\n\
-         | host | component | weights | p50 ms | p95 ms | instantiate ms |\n|---|---|---|---:|---:|---:|",
+         | host | component | model | weights | p50 ms | p95 ms | instantiate ms |\n|---|---|---|---|---:|---:|---:|",
         if a.quick { " --quick" } else { "" }
     );
-    for (host_name, label, st, _) in &rows {
+    for (host_name, label, model, st, _) in &rows {
         let inst = st.instantiate_ms.map_or("—".to_string(), |v| format!("{v:.3}"));
         let _ = writeln!(
             s,
-            "| {host_name} | {label} | {} | {:.2} | {:.2} | {inst} |",
+            "| {host_name} | {label} | {model} | {} | {:.2} | {:.2} | {inst} |",
             st.weights, st.p50_ms, st.p95_ms
         );
     }
-    if let [(_, _, naive, _), (_, _, snap, _), (_, _, spin, _)] = rows.as_slice() {
+    if let [(_, _, _, naive, _), (_, _, _, snap, _), ..] = rows.as_slice() {
         let _ = writeln!(
             s,
-            "\nSnapshot p50 under `stt-host` = {:.0}× faster than reading the model per request; \
-             under `spin up` {:.2} ms.",
+            "\nSnapshot p50 under `stt-host` = {:.0}× faster than reading tiny.en per request.",
             naive.p50_ms / snap.p50_ms,
-            spin.p50_ms
         );
     }
     let _ = writeln!(
@@ -213,14 +218,15 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         "\n## Memory per busy instance\n\n\
          Peak process memory (sampled every 20 ms from /proc/PID/smaps_rollup) while 1, then 2 requests \
          transcribe {audio_label} at once. RSS counts a page once per mapping, so shared weights mapped into \
-         two instances count twice; PSS counts them once. *per extra busy* = peak with 2 busy − peak with 1.\n\n\
-         | host | component | idle RSS MiB | 1 busy RSS | 2 busy RSS | per extra busy (RSS) | idle PSS MiB | 1 busy PSS | 2 busy PSS | per extra busy (PSS) |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+         two instances count twice; PSS counts them once. *per extra busy* = peak with 2 busy − peak with 1. \
+         *idle* is the host with no request in flight (for the snapshot rows: with both models in the component).\n\n\
+         | host | component | model | idle RSS MiB | 1 busy RSS | 2 busy RSS | per extra busy (RSS) | idle PSS MiB | 1 busy PSS | 2 busy PSS | per extra busy (PSS) |\n\
+         |---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
-    for (host_name, label, _, m) in &rows {
+    for (host_name, label, model, _, m) in &rows {
         let _ = writeln!(
             s,
-            "| {host_name} | {label} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
+            "| {host_name} | {label} | {model} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |",
             mb(m.idle.0),
             mb(m.one.0),
             mb(m.two.0),

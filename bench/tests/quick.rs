@@ -75,19 +75,23 @@ fn plan_reproduces_the_guides_example() {
 #[test]
 fn instances_quick_compares_the_snapshot_with_loading_per_request() {
     let r = bench(&["instances", "--quick"], &out_dir().join("instances.md"));
-    let snapshot =
-        row_numbers(&r, "| stt-host | snapshot: model in the initial memory | preloaded |");
-    let naive =
-        row_numbers(&r, "| stt-host | as built: model read per request | loaded_per_request |");
-    let spin = row_numbers(&r, "| spin up | snapshot: model in the initial memory | preloaded |");
-    assert!(snapshot.len() == 3 && naive.len() == 3 && spin.len() == 2, "start rows:\n{r}");
-    // p50 of a ready instance: the snapshot skips the model load entirely, under either host.
-    assert!(snapshot[0] > 0.0 && snapshot[0] * 10.0 < naive[0], "{snapshot:?} vs {naive:?}\n{r}");
-    assert!(spin[0] > 0.0 && spin[0] * 10.0 < naive[0], "{spin:?} vs {naive:?}\n{r}");
-    for host in [
-        "| stt-host | snapshot: model in the initial memory | ",
-        "| spin up | snapshot: model in the initial memory | ",
-    ] {
-        assert!(row_numbers(&r, host).len() >= 8 + 2, "memory row of {host}:\n{r}");
+    const SNAP: &str = "snapshot: models in the initial memory";
+    let naive = row_numbers(
+        &r,
+        "| stt-host | as built: model read per request | tiny.en | loaded_per_request |",
+    );
+    assert_eq!(naive.len(), 3, "start rows:\n{r}");
+    // p50 of a ready instance: the snapshot skips the model load entirely, under either host,
+    // for either model.
+    for model in ["tiny.en", "base"] {
+        let host = row_numbers(&r, &format!("| stt-host | {SNAP} | {model} | preloaded |"));
+        let spin = row_numbers(&r, &format!("| spin up | {SNAP} | {model} | preloaded |"));
+        assert!(host.len() == 3 && spin.len() == 2, "start rows of {model}:\n{r}");
+        assert!(host[0] > 0.0 && host[0] * 10.0 < naive[0], "{host:?} vs {naive:?}\n{r}");
+        assert!(spin[0] > 0.0 && spin[0] * 10.0 < naive[0], "{spin:?} vs {naive:?}\n{r}");
+        for h in ["stt-host", "spin up"] {
+            let memory = row_numbers(&r, &format!("| {h} | {SNAP} | {model} | "));
+            assert!(memory.len() >= 8 + 2, "start and memory rows of {h}, {model}:\n{r}");
+        }
     }
 }

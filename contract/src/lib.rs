@@ -1,8 +1,11 @@
 //! stt-contract: the facts the function and its hosts share (see README.md). Dependency-free.
 
 pub mod defaults {
-    /// The model a request gets by default: the snapshot's, and `spin.toml`'s `model_dir`.
+    /// The model a request gets by default (`whisper-1`): the first of [`MODELS`].
     pub const MODEL: &str = "tiny.en";
+    /// The models served, comma-separated, default first (`spin.toml`'s `models`): each is a
+    /// folder under [`MODELS_MOUNT`], and the shipped snapshot holds them all.
+    pub const MODELS: &str = "tiny.en,base";
     /// Where the model folders are mounted in the component.
     pub const MODELS_MOUNT: &str = "/models";
     /// Largest accepted upload, bytes: OpenAI's 25 MiB.
@@ -14,10 +17,45 @@ pub mod defaults {
     /// Beams at temperature 0 when a request does not say (1: greedy; see docs/PERFORMANCE_REPORT.md
     /// for the measurement behind the choice).
     pub const BEAM_SIZE: usize = 1;
+}
 
-    /// `/models/<MODEL>`.
-    pub fn model_dir() -> String {
-        format!("{MODELS_MOUNT}/{MODEL}")
+pub mod model_files {
+    /// Written by `stt-models` beside the weights: where they came from (packages, sha256) and
+    /// the digest of the converted weights, which the function reports with each transcript.
+    pub const SOURCE: &str = "source.json";
+}
+
+pub mod snapshot {
+    /// The environment variable through which `stt-host snapshot` tells the function's
+    /// build-time initialiser the sha256 of the component being pre-initialised.
+    pub const DIGEST_ENV: &str = "STT_COMPONENT_SHA256";
+}
+
+/// Extension headers: what a response says about the work behind it, and what a request may
+/// ask of its instance.
+pub mod headers {
+    /// Response: the model that answered.
+    pub const MODEL: &str = "x-stt-model";
+    /// Response: `sha256:<hex>` of the model's weights file.
+    pub const MODEL_DIGEST: &str = "x-stt-model-digest";
+    /// Response: `sha256:<hex>` of the function's code (the component before pre-initialisation).
+    pub const COMPONENT_DIGEST: &str = "x-stt-component-digest";
+    /// Response: seconds of audio decoded.
+    pub const AUDIO_SECONDS: &str = "x-stt-audio-seconds";
+    /// Response (`stt-host`): CPU milliseconds the instance had used when it answered.
+    pub const CPU_MS: &str = "x-stt-cpu-ms";
+    /// Request (`stt-host`): CPU milliseconds the caller allows; lowers, never raises, the
+    /// instance's budget.
+    pub const CPU_BUDGET_MS: &str = "x-stt-cpu-budget-ms";
+    /// The metering headers, which a browser may read (CORS `Access-Control-Expose-Headers`).
+    pub const METERING: [&str; 5] = [MODEL, MODEL_DIGEST, COMPONENT_DIGEST, AUDIO_SECONDS, CPU_MS];
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_default_model_is_the_first_served() {
+        assert_eq!(super::defaults::MODELS.split(',').next(), Some(super::defaults::MODEL));
     }
 }
 

@@ -132,6 +132,7 @@ impl ServeArgs {
                 fixed: self.cpu_budget_ms.map(Duration::from_millis),
                 base: Duration::from_millis(self.cpu_budget_base_ms),
                 per_audio_second: self.cpu_budget_per_audio_second,
+                caller: None,
             },
             instance_memory: (self.instance_memory_mb << 20) as usize,
             max_request_bytes,

@@ -201,7 +201,13 @@ mod tests {
             .expect("spin.toml");
         let v = &app.components[0].variables;
         use stt_contract::defaults;
-        assert_eq!(v["model_dir"], defaults::model_dir());
+        assert_eq!(v["models"], defaults::MODELS);
+        let mounted: Vec<&str> = app.components[0].files.iter().map(|(_, g)| g.as_str()).collect();
+        let wanted: Vec<String> = defaults::MODELS
+            .split(',')
+            .map(|m| format!("{}/{m}", defaults::MODELS_MOUNT))
+            .collect();
+        assert_eq!(mounted, wanted, "only the served models' folders are mounted");
         assert_eq!(v["upload_limit_bytes"], defaults::UPLOAD_LIMIT_BYTES.to_string());
         assert_eq!(
             v["max_duration_seconds"].parse::<f64>().ok(),

@@ -248,6 +248,12 @@ impl Server {
                     return (e.response(), None);
                 }
             };
+        // The caller's CPU budget; checked once the body is in, so that the answer leaves the
+        // connection usable (a client still sending would otherwise see it reset).
+        let caller_budget = match crate::settings::caller_cpu_budget(req.headers()) {
+            Ok(b) => b,
+            Err(why) => return (json_error(400, "invalid_cpu_budget", why), None),
+        };
         let Some(admission) = self.slots.try_admit() else {
             self.metrics.reject("queue_full");
             let retry = self.slots.retry_after();
@@ -269,8 +275,9 @@ impl Server {
         // Cancels the instance if this handler is dropped (client gone) before the response head.
         let cancel = CancellationToken::new();
         let guard = cancel.clone().drop_guard();
-        let (prepared, limits, metrics) =
-            (self.components[component].clone(), self.limits.clone(), self.metrics.clone());
+        let limits =
+            Limits { budget: self.limits.budget.for_caller(caller_budget), ..self.limits.clone() };
+        let (prepared, metrics) = (self.components[component].clone(), self.metrics.clone());
         self.slots.submit(admission, async move {
             if cancel.is_cancelled() {
                 return;

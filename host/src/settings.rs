@@ -12,17 +12,27 @@ pub struct CpuBudget {
     /// load and decoding, which happen before the audio's length is known.
     pub base: Duration,
     pub per_audio_second: f64,
+    /// The caller's own limit (`x-stt-cpu-budget-ms`), which only ever lowers the budget.
+    pub caller: Option<Duration>,
 }
 
 impl CpuBudget {
     /// The budget once the audio's length is known (`None` before the function has decoded it).
     pub fn allowance(&self, audio_seconds: Option<f64>) -> Duration {
-        if let Some(fixed) = self.fixed {
-            return fixed;
-        }
-        let secs = audio_seconds.filter(|s| s.is_finite()).unwrap_or(0.0).clamp(0.0, 1e6);
-        let scaled = self.per_audio_second.clamp(0.0, 1e3) * secs;
-        self.base + Duration::from_secs_f64(scaled)
+        let own = match self.fixed {
+            Some(fixed) => fixed,
+            None => {
+                let secs = audio_seconds.filter(|s| s.is_finite()).unwrap_or(0.0).clamp(0.0, 1e6);
+                let scaled = self.per_audio_second.clamp(0.0, 1e3) * secs;
+                self.base + Duration::from_secs_f64(scaled)
+            }
+        };
+        self.caller.map_or(own, |c| c.min(own))
+    }
+
+    /// This budget, lowered to what a caller allows.
+    pub fn for_caller(&self, caller: Option<Duration>) -> Self {
+        Self { caller, ..self.clone() }
     }
 
     /// Wall-clock limit, for a guest that blocks without using CPU: twice the CPU budget plus
@@ -30,6 +40,19 @@ impl CpuBudget {
     pub fn wall_allowance(&self, audio_seconds: Option<f64>) -> Duration {
         self.allowance(audio_seconds) * 2 + Duration::from_secs(5)
     }
+}
+
+/// The caller's CPU budget from its `x-stt-cpu-budget-ms` header: whole milliseconds, at least
+/// 1; absent means no limit of its own.
+pub fn caller_cpu_budget(headers: &hyper::HeaderMap) -> Result<Option<Duration>, String> {
+    let name = stt_contract::headers::CPU_BUDGET_MS;
+    let Some(v) = headers.get(name) else { return Ok(None) };
+    v.to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&ms| ms >= 1)
+        .map(|ms| Some(Duration::from_millis(ms)))
+        .ok_or_else(|| format!("{name} must be a whole number of milliseconds, at least 1"))
 }
 
 #[derive(Debug, Clone)]
@@ -63,7 +86,12 @@ mod tests {
 
     #[test]
     fn the_budget_scales_with_audio_unless_fixed() {
-        let b = CpuBudget { fixed: None, base: Duration::from_secs(15), per_audio_second: 1.0 };
+        let b = CpuBudget {
+            fixed: None,
+            base: Duration::from_secs(15),
+            per_audio_second: 1.0,
+            caller: None,
+        };
         assert_eq!(b.allowance(None), Duration::from_secs(15));
         assert_eq!(b.allowance(Some(60.0)), Duration::from_secs(75));
         assert_eq!(b.allowance(Some(f64::NAN)), Duration::from_secs(15));
@@ -71,5 +99,9 @@ mod tests {
         assert_eq!(b.wall_allowance(Some(60.0)), Duration::from_secs(155));
         let f = CpuBudget { fixed: Some(Duration::from_millis(500)), ..b };
         assert_eq!(f.allowance(Some(600.0)), Duration::from_millis(500));
+        // A caller lowers the budget, never raises it.
+        let c = b.for_caller(Some(Duration::from_secs(20)));
+        assert_eq!(c.allowance(None), Duration::from_secs(15));
+        assert_eq!(c.allowance(Some(60.0)), Duration::from_secs(20));
     }
 }

@@ -20,6 +20,11 @@ use crate::variables::Variables;
 /// The export wasmtime-wizer calls (its default name).
 pub const INIT_FUNC: &str = "wizer-initialize";
 
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[derive(Debug, Error)]
 pub enum SnapshotError {
     #[error("{path}: {source}")]
@@ -68,6 +73,9 @@ pub async fn snapshot(
     let mut wasi = WasiCtx::builder();
     // The init function writes nothing unless it fails; then its panic message is the error.
     wasi.inherit_stderr();
+    // The code's digest, which the function reports with every response (the snapshot itself
+    // cannot hold its own digest).
+    wasi.env(stt_contract::snapshot::DIGEST_ENV, sha256_hex(&wasm));
     for (host, guest) in &component.files {
         wasi.preopened_dir(host, guest, FsPerms::ReadOnly).map_err(wizer_err)?;
     }

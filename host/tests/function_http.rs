@@ -31,7 +31,9 @@ on_both_hosts!(
     the_official_openai_client_transcribes_in_every_format,
     every_bad_input_gets_its_expected_answer,
     limits_set_through_spin_variables_give_openai_errors,
-    another_model_than_the_snapshots_is_read_from_the_mounted_folder,
+    a_model_outside_the_snapshot_is_read_per_request,
+    every_model_is_preloaded_and_chosen_by_the_openai_client,
+    cors_preflights_from_allowed_origins_only,
     webm_and_matroska_with_opus_or_vorbis_transcribe,
     options_are_checked_before_any_work_and_prompts_are_plain_text,
     api_keys_guard_every_route_but_the_health_check,
@@ -123,11 +125,18 @@ fn spin_logs_the_functions_audio_line() {
 
 fn the_official_openai_client_transcribes_in_every_format(kind: HostKind) {
     let host = start_on(kind, &[]);
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/openai_client.py");
+    // Five formats, words alone and with segments, and a beam search.
+    python_client("openai_client.py", &host, &data_dir().join("jfk.flac"), 8);
+}
+
+/// Runs `tests/python/<script> BASE_URL ARG` (the official openai client) and expects `oks`
+/// lines ending in " ok".
+fn python_client(script: &str, host: &Server, arg: &std::path::Path, oks: usize) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(script);
     let out = Command::new("python3")
         .arg(&script)
         .arg(&host.base)
-        .arg(data_dir().join("jfk.flac"))
+        .arg(arg)
         .output()
         .expect("python3 (make test installs the openai package)");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -136,8 +145,7 @@ fn the_official_openai_client_transcribes_in_every_format(kind: HostKind) {
         "stdout: {stdout}\nstderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // Five formats, words alone and with segments, and a beam search.
-    assert_eq!(stdout.lines().filter(|l| l.ends_with(" ok")).count(), 8, "{stdout}");
+    assert_eq!(stdout.lines().filter(|l| l.ends_with(" ok")).count(), oks, "{stdout}");
 }
 
 /// The status of a POST; a non-200 answer must be an OpenAI error.
@@ -219,19 +227,77 @@ fn limits_set_through_spin_variables_give_openai_errors(kind: HostKind) {
     assert_still_serves(&agent, &host);
 }
 
-fn another_model_than_the_snapshots_is_read_from_the_mounted_folder(kind: HostKind) {
-    // Another `model_dir`: the snapshot's tiny.en is not used, base is loaded per request.
-    let host = start_on(kind, &[("SPIN_VARIABLE_MODEL_DIR", "/models/base")]);
+fn a_model_outside_the_snapshot_is_read_per_request(kind: HostKind) {
+    // The snapshot holds int8 models: f32 is read from the mounted folder by each request.
+    let host =
+        start_on(kind, &[("SPIN_VARIABLE_MODELS", "tiny.en"), ("SPIN_VARIABLE_PRECISION", "f32")]);
     let agent = agent();
     let (status, body) = get(&agent, &format!("{}/v1/models", host.base));
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).expect("json");
-    assert_eq!(v["data"][0]["id"], "base", "{v}");
+    assert_eq!(v["data"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(v["data"][0]["id"], "tiny.en", "{v}");
     assert_eq!(v["data"][0]["weights"], "loaded_per_request", "{v}");
-    assert_eq!(v["data"][0]["multilingual"], true, "{v}");
+    assert_eq!(v["data"][0]["precision"], "f32", "{v}");
     let (status, body) = transcribe_jfk(&agent, &host);
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("ask not what your country"), "{body}");
+}
+
+/// Both models in the snapshot, chosen by the official client's `model`; `whisper-1` on the
+/// translations route goes to the multilingual one; each answer names its model and weights.
+fn every_model_is_preloaded_and_chosen_by_the_openai_client(kind: HostKind) {
+    let host = start_on(kind, &[]);
+    // The list, each model by name, and a translation.
+    python_client("openai_models.py", &host, &data_dir(), 4);
+}
+
+/// A browser's preflight (`OPTIONS` with `Origin`, no credentials) from an allowed origin gets
+/// 204 with the methods and headers it may use; from another origin, 403. The allowed origin's
+/// real request, with its API key, gets the CORS headers and may read the metering headers.
+fn cors_preflights_from_allowed_origins_only(kind: HostKind) {
+    let app = "http://localhost:5173";
+    let host = start_on(
+        kind,
+        &[("SPIN_VARIABLE_CORS_ALLOWED_ORIGINS", app), ("SPIN_VARIABLE_API_KEYS", "sk-cors")],
+    );
+    let agent = agent();
+    let url = format!("{}/v1/audio/transcriptions", host.base);
+    let preflight = |origin: &str| {
+        agent
+            .options(url.as_str())
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization, content-type")
+            .call()
+            .expect("OPTIONS")
+    };
+    let r = preflight(app);
+    let h = |r: &ureq::http::Response<ureq::Body>, name: &str| {
+        r.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+    };
+    assert_eq!(r.status(), 204);
+    assert_eq!(h(&r, "access-control-allow-origin"), app);
+    assert!(h(&r, "access-control-allow-methods").contains("POST"));
+    assert!(h(&r, "access-control-allow-headers").contains("authorization"));
+    let mut r = preflight("http://evil.example");
+    assert_eq!(r.status(), 403);
+    assert_eq!(h(&r, "access-control-allow-origin"), "");
+    openai_error(&r.body_mut().read_to_string().expect("body"));
+
+    let jfk = std::fs::read(data_dir().join("jfk.flac")).expect("jfk");
+    let (ct, body) = stt_testkit::http::multipart(&[], Some(("jfk.flac", &jfk)));
+    let r = agent
+        .post(&url)
+        .header("origin", app)
+        .header("authorization", "Bearer sk-cors")
+        .header("content-type", &ct)
+        .send(&body[..])
+        .expect("POST");
+    assert_eq!(r.status(), 200);
+    assert_eq!(h(&r, "access-control-allow-origin"), app);
+    assert!(h(&r, "access-control-expose-headers").contains("x-stt-model"));
+    assert_eq!(h(&r, "x-stt-model"), "tiny.en");
 }
 
 /// What browsers' MediaRecorder and desktop tools produce: WebM/Opus, Matroska audio with
@@ -389,4 +455,96 @@ fn beam_size_comes_from_the_request_or_the_spin_variable(kind: HostKind) {
     let (status, text) = post(&agent, &url, &ct, &body);
     assert_eq!(status, 400, "words need verbose_json: {text}");
     assert_eq!(openai_error(&text)["param"], "timestamp_granularities");
+}
+
+/// base detects the language of every multi/ clip through the HTTP API (`model=base`,
+/// `verbose_json`), two requests at a time.
+#[test]
+fn base_detects_the_language_of_every_multilingual_clip() {
+    let host = start_on(HostKind::SttHost, &[]);
+    let manifest = std::fs::read_to_string(data_dir().join("multi/manifest.tsv")).expect("tsv");
+    let clips: Vec<(String, String)> = manifest
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            Some((f.first()?.to_string(), f.get(5)?.to_string()))
+        })
+        .collect();
+    assert!(clips.len() >= 20, "{} clips", clips.len());
+    let detect = |(file, _): &(String, String)| {
+        let audio = std::fs::read(data_dir().join("multi").join(file)).expect("clip");
+        let (ct, body) = stt_testkit::http::multipart(
+            &[("model", "base"), ("response_format", "verbose_json")],
+            Some((file, &audio)),
+        );
+        let (status, text) =
+            post(&agent(), &format!("{}/v1/audio/transcriptions", host.base), &ct, &body);
+        assert_eq!(status, 200, "{file}: {text}");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        v["language"].as_str().unwrap_or_default().to_string()
+    };
+    let (first, second) = clips.split_at(clips.len() / 2);
+    let other = std::thread::scope(|s| {
+        let t = s.spawn(|| second.iter().map(detect).collect::<Vec<_>>());
+        let mine: Vec<String> = first.iter().map(detect).collect();
+        mine.into_iter().chain(t.join().expect("thread")).collect::<Vec<_>>()
+    });
+    for ((file, code), got) in clips.iter().zip(&other) {
+        let want = stt_engine::format::english_name(code);
+        assert_eq!(got, want, "{file}");
+    }
+}
+
+/// The instance's CPU time comes back as `x-stt-cpu-ms` and agrees with what `/metrics`
+/// counted for it; a caller's budget below what the request needs gives 504 and the next
+/// request succeeds; a malformed budget is the caller's mistake (400).
+#[test]
+fn metering_agrees_with_metrics_and_a_caller_budget_stops_the_instance() {
+    use stt_testkit::http::{metric, scrape};
+    let host = start_on(HostKind::SttHost, &[]);
+    let agent = agent();
+    let cpu_total =
+        || metric(&scrape(host.admin()), "stt_instance_cpu_seconds_total").unwrap_or(0.0);
+    let before = cpu_total();
+    let jfk = std::fs::read(data_dir().join("jfk.flac")).expect("jfk");
+    let send = |budget: Option<&str>| {
+        let mut req =
+            agent.post(format!("{}/transcribe", host.base)).header("content-type", "audio/flac");
+        if let Some(b) = budget {
+            req = req.header("x-stt-cpu-budget-ms", b);
+        }
+        let mut r = req.send(&jfk[..]).expect("POST");
+        let header = |n: &str| r.headers().get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let (cpu, model) = (header("x-stt-cpu-ms"), header("x-stt-model"));
+        (r.status().as_u16(), cpu, model, r.body_mut().read_to_string().unwrap_or_default())
+    };
+    let (status, cpu, model, body) = send(None);
+    assert_eq!((status, model.as_deref()), (200, Some("tiny.en")), "{body}");
+    let cpu_ms: f64 = cpu.expect("x-stt-cpu-ms").parse().expect("number");
+    // The metric is added once the instance has ended, just after it answered.
+    let counted = (0..100)
+        .map(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            cpu_total()
+        })
+        .find(|&t| t > before)
+        .unwrap_or(before);
+    let counted_ms = (counted - before) * 1e3;
+    assert!(cpu_ms > 50.0, "{cpu_ms} ms");
+    // The header is read when the instance answers; the metric when it has finished.
+    assert!(
+        (counted_ms - cpu_ms).abs() <= 20.0 + 0.05 * counted_ms,
+        "header {cpu_ms} ms, /metrics {counted_ms} ms"
+    );
+
+    let (status, _, _, body) = send(Some("30"));
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(openai_error(&body)["code"], "cpu_budget_exceeded");
+    // A budget above the host's own does not raise it; this one is ample.
+    let (status, _, _, body) = send(Some("600000"));
+    assert_eq!(status, 200, "{body}");
+    let (status, _, _, body) = send(Some("soon"));
+    assert_eq!((status, openai_error(&body)["code"].clone()), (400, "invalid_cpu_budget".into()));
+    assert_still_serves(&agent, &host);
 }

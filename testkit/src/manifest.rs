@@ -26,12 +26,15 @@ impl Component {
         }
     }
 
-    /// The function: `source` on `/...` with `models` mounted at `/models` and `model_dir` the
-    /// default model's folder, as the project's spin.toml serves it.
+    /// The function: `source` on `/...` serving the default models, each folder of `models`
+    /// mounted under `/models`, as the project's spin.toml serves it.
     pub fn function(source: &Path, models: &Path) -> Self {
-        Self::new("stt", "/...", source)
-            .mount(models, "/models")
-            .variable("model_dir", &stt_contract::defaults::model_dir())
+        use stt_contract::defaults::{MODELS, MODELS_MOUNT};
+        let mut c = Self::new("stt", "/...", source).variable("models", MODELS);
+        for name in MODELS.split(',') {
+            c = c.mount(&models.join(name), &format!("{MODELS_MOUNT}/{name}"));
+        }
+        c
     }
 
     pub fn mount(mut self, host: &Path, guest: &str) -> Self {

@@ -2,6 +2,7 @@
 //! engine; on wasm32 it is exported as a Spin HTTP component.
 
 pub mod api;
+pub mod models;
 
 #[cfg(target_arch = "wasm32")]
 mod preload;

@@ -3,21 +3,27 @@
 //! state, so every per-request instance starts with the weights mapped copy-on-write.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use stt_engine::{Engine, Precision};
+use crate::models::Model;
 
-/// The model loaded at snapshot time, with the folder it came from.
-static PRELOADED: OnceLock<(PathBuf, Arc<Engine>)> = OnceLock::new();
+/// What the snapshot holds: the models loaded at build time and the digest of the code.
+struct Preloaded {
+    models: Vec<Arc<Model>>,
+    component_digest: Option<String>,
+}
 
-/// The preloaded engine, when it was loaded from `dir` in `precision`.
-pub fn engine_for(dir: &Path, precision: Precision) -> Option<Arc<Engine>> {
-    PRELOADED
-        .get()
-        .filter(|(d, e)| d == dir && e.model.precision == precision)
-        .map(|(_, e)| e.clone())
+static PRELOADED: OnceLock<Preloaded> = OnceLock::new();
+
+/// The models loaded at snapshot time (none in a component that was not pre-initialised).
+pub fn models() -> &'static [Arc<Model>] {
+    PRELOADED.get().map_or(&[], |p| &p.models)
+}
+
+/// `sha256:<hex>` of the component the snapshot was made from, as `stt-host snapshot` told it.
+pub fn component_digest() -> Option<String> {
+    PRELOADED.get().and_then(|p| p.component_digest.clone())
 }
 
 /// While set, freed heap memory is zeroed. A snapshot keeps every non-zero byte of linear
@@ -93,13 +99,21 @@ impl Guest for Preload {
     fn wizer_initialize() {
         ZERO_ON_FREE.store(true, Ordering::Relaxed);
         let config = crate::variables::config();
-        let dir = config.model_dir;
         // Build time, not request time: a model that does not load fails the build (the panic's
         // message is the build's error). Nothing else may be written to stdout/stderr here: their
         // handles would not survive into the snapshot.
-        let engine = Engine::load_dir_with(&dir, config.precision)
-            .unwrap_or_else(|e| panic!("preloading {}: {e}", dir.display()));
-        let _ = PRELOADED.set((dir, Arc::new(engine)));
+        let models = config
+            .models
+            .iter()
+            .map(|name| {
+                Model::load(&config.models_root, name, config.precision)
+                    .map(Arc::new)
+                    .unwrap_or_else(|e| panic!("preloading {name}: {e}"))
+            })
+            .collect();
+        let component_digest =
+            std::env::var(stt_contract::snapshot::DIGEST_ENV).ok().map(|d| format!("sha256:{d}"));
+        let _ = PRELOADED.set(Preloaded { models, component_digest });
         ZERO_ON_FREE.store(false, Ordering::Relaxed);
         // SAFETY: plain wasi-libc calls; no file or environment access is in progress.
         unsafe {

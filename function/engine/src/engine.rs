@@ -28,11 +28,21 @@ fn read_file(path: &Path) -> Result<Vec<u8>, EngineError> {
     })
 }
 
+fn read_config(dir: &Path) -> Result<Config, EngineError> {
+    let config = read_file(&dir.join(CONFIG_FILE))?;
+    serde_json::from_slice(&config).map_err(|e| EngineError::Config(e.to_string()))
+}
+
 impl Engine {
     /// Loads `model.safetensors`, `config.json` and `tokenizer.json` from a model folder, in the
     /// default precision (int8).
     pub fn load_dir(dir: &Path) -> Result<Self, EngineError> {
         Self::load_dir_with(dir, Precision::default())
+    }
+
+    /// Whether the model in `dir` is multilingual, from its `config.json` alone (no weights read).
+    pub fn dir_is_multilingual(dir: &Path) -> Result<bool, EngineError> {
+        Ok(read_config(dir)?.is_multilingual())
     }
 
     /// The weights are read tensor by tensor, never whole (see `model::tensor_file`).
@@ -41,12 +51,19 @@ impl Engine {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "whisper".into());
-        let config = read_file(&dir.join(CONFIG_FILE))?;
-        let config: Config =
-            serde_json::from_slice(&config).map_err(|e| EngineError::Config(e.to_string()))?;
+        let config = read_config(dir)?;
         let tokenizer = WhisperTokenizer::from_bytes(&read_file(&dir.join(TOKENIZER_FILE))?)?;
         let model = Whisper::from_file(&dir.join(MODEL_FILE), config, precision)?;
         Ok(Self { name, model, tokenizer })
+    }
+
+    /// The languages the model transcribes (codes such as `en`, `de`): every language token of
+    /// a multilingual model, only English for an English-only one.
+    pub fn languages(&self) -> Vec<&str> {
+        if !self.model.config.is_multilingual() {
+            return vec!["en"];
+        }
+        self.tokenizer.special.languages.iter().map(|(c, _)| c.as_str()).collect()
     }
 
     /// Transcribes 16 kHz mono samples, freeing them as soon as the mel spectrogram is computed.

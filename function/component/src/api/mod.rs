@@ -2,6 +2,7 @@
 //! served unchanged by the Spin component.
 
 pub mod auth;
+pub mod cors;
 pub mod error;
 pub mod form;
 pub mod params;
@@ -10,19 +11,23 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::json;
-use stt_contract::{defaults, routes};
+use stt_contract::{defaults, headers, routes};
 use stt_engine::format::{self, Granularities, Rendered};
-use stt_engine::{AudioLimits, Engine, Precision, TranscribeOptions};
+use stt_engine::{AudioLimits, Precision};
 
+use crate::models::{Model, Models};
 use auth::ApiKeys;
+use cors::Origins;
 use error::ApiError;
-use params::{Output, Params, Route};
+use params::{Output, Params, Plan, Route};
 
 /// Settings, from Spin variables in the component.
 #[derive(Debug, Clone)]
 pub struct FunctionConfig {
-    /// Model folder (mounted read-only); its name is the served model's name.
-    pub model_dir: PathBuf,
+    /// Where the model folders are (mounted read-only).
+    pub models_root: PathBuf,
+    /// The served models, folders under `models_root`; the first is the default.
+    pub models: Vec<String>,
     /// Largest accepted upload, bytes (OpenAI's is 25 MiB).
     pub upload_limit: usize,
     /// Longest accepted audio, seconds.
@@ -34,18 +39,27 @@ pub struct FunctionConfig {
     pub api_keys: ApiKeys,
     /// Beams at temperature 0 when a request does not say.
     pub beam_size: usize,
+    /// Origins browsers may call the API from.
+    pub cors: Origins,
+}
+
+/// A comma- or space-separated list of model names.
+pub fn model_list(s: &str) -> Vec<String> {
+    s.split([',', ' ']).map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect()
 }
 
 impl Default for FunctionConfig {
     fn default() -> Self {
         Self {
-            model_dir: PathBuf::from(defaults::model_dir()),
+            models_root: PathBuf::from(defaults::MODELS_MOUNT),
+            models: model_list(defaults::MODELS),
             upload_limit: defaults::UPLOAD_LIMIT_BYTES,
             max_duration_s: defaults::MAX_DURATION_SECONDS,
             default_language: None,
             precision: Precision::default(),
             api_keys: ApiKeys::default(),
             beam_size: defaults::BEAM_SIZE,
+            cors: Origins::None,
         }
     }
 }
@@ -58,6 +72,8 @@ pub struct Request {
     pub content_type: Option<String>,
     /// The `Authorization` header, if any.
     pub authorization: Option<String>,
+    /// The `Origin` header (browsers), if any.
+    pub origin: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -65,26 +81,33 @@ pub struct Request {
 pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
+    /// Headers beyond the content type (metering, CORS).
+    pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
 }
 
 impl From<ApiError> for Response {
     fn from(e: ApiError) -> Self {
-        Self { status: e.status, content_type: "application/json", body: e.body() }
+        Self { status: e.status, content_type: "application/json", headers: vec![], body: e.body() }
     }
 }
 
 fn ok((content_type, body): (&'static str, Vec<u8>)) -> Response {
-    Response { status: 200, content_type, body }
+    Response { status: 200, content_type, headers: vec![], body }
 }
 
-/// One function instance: its configuration and, once needed, its model.
+/// One function instance: its configuration and its models.
 pub struct Function {
     pub config: FunctionConfig,
-    engine: Option<Arc<Engine>>,
-    /// Whether the engine came with the instance (a build-time snapshot) or was read from the
-    /// model folder by this request.
-    preloaded: bool,
+    models: Models,
+    /// `sha256:<hex>` of the function's code, when the snapshot recorded it.
+    component_digest: Option<String>,
     /// Told the seconds decoded so far every minute of audio, then the audio's duration once it
     /// is decoded, before the model runs (the component logs each, which lets a host scale the
     /// instance's CPU budget to the audio's length while a long file decodes).
@@ -92,12 +115,22 @@ pub struct Function {
 }
 
 impl Function {
+    /// Every model read from its folder when a request first needs it.
     pub fn new(config: FunctionConfig) -> Self {
-        Self { config, engine: None, preloaded: false, audio_observer: |_| {} }
+        Self::with_models(config, &[])
     }
 
-    pub fn with_engine(config: FunctionConfig, engine: impl Into<Arc<Engine>>) -> Self {
-        Self { config, engine: Some(engine.into()), preloaded: true, audio_observer: |_| {} }
+    /// With models already loaded (a build-time snapshot's, or a test's); the configured models
+    /// that are not among them are read per request.
+    pub fn with_models(config: FunctionConfig, preloaded: &[Arc<Model>]) -> Self {
+        let models =
+            Models::new(config.models_root.clone(), &config.models, config.precision, preloaded);
+        Self { config, models, component_digest: None, audio_observer: |_| {} }
+    }
+
+    pub fn component_digest(mut self, digest: Option<String>) -> Self {
+        self.component_digest = digest;
+        self
     }
 
     pub fn observe_audio(mut self, observer: fn(f64)) -> Self {
@@ -105,35 +138,50 @@ impl Function {
         self
     }
 
-    fn engine(&mut self) -> Result<&Engine, ApiError> {
-        if self.engine.is_none() {
-            let e = Engine::load_dir_with(&self.config.model_dir, self.config.precision)
-                .map_err(|e| ApiError::new(503, format!("model unavailable: {e}")))?;
-            self.engine = Some(Arc::new(e));
-        }
-        self.engine.as_deref().ok_or_else(|| ApiError::new(503, "model unavailable"))
-    }
-
-    fn model_name(&self) -> String {
-        self.config
-            .model_dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "whisper".into())
+    fn model(&mut self, name: &str) -> Result<Arc<Model>, ApiError> {
+        self.models.get(name).map_err(|e| ApiError::new(503, format!("model unavailable: {e}")))
     }
 
     pub fn handle(&mut self, req: Request) -> Response {
-        self.route(req).unwrap_or_else(Response::from)
+        let origin = req.origin.clone();
+        let mut r = self.route(req).unwrap_or_else(Response::from);
+        if r.header("access-control-allow-origin").is_none() {
+            r.headers.extend(self.config.cors.response_headers(origin.as_deref()));
+        }
+        if let Some(d) = &self.component_digest {
+            r.headers.push((headers::COMPONENT_DIGEST, d.clone()));
+        }
+        r
     }
 
     fn route(&mut self, req: Request) -> Result<Response, ApiError> {
-        if req.path != routes::HEALTHZ {
-            self.config.api_keys.check(req.authorization.as_deref())?;
-        }
         let Some(method) = routes::method(&req.path) else {
+            if req.path != routes::HEALTHZ {
+                self.config.api_keys.check(req.authorization.as_deref())?;
+            }
             return Err(ApiError::new(404, format!("no route for {} {}", req.method, req.path))
                 .code("not_found"));
         };
+        // A browser's preflight carries no credentials: it is answered before the key check.
+        if req.method == "OPTIONS" {
+            return Ok(match req.origin.as_deref() {
+                Some(origin) => Response {
+                    status: 204,
+                    content_type: "text/plain",
+                    headers: self.config.cors.preflight(origin)?,
+                    body: vec![],
+                },
+                None => Response {
+                    status: 204,
+                    content_type: "text/plain",
+                    headers: vec![("allow", format!("{method}, OPTIONS"))],
+                    body: vec![],
+                },
+            });
+        }
+        if req.path != routes::HEALTHZ {
+            self.config.api_keys.check(req.authorization.as_deref())?;
+        }
         if req.method != method {
             return Err(ApiError::new(
                 405,
@@ -152,15 +200,13 @@ impl Function {
         match req.path.as_str() {
             routes::HEALTHZ => Ok(ok(("application/json", br#"{"status":"ok"}"#.to_vec()))),
             routes::MODELS => {
-                let (name, preloaded) = (self.model_name(), self.preloaded);
-                let e = self.engine()?;
-                let body = json!({ "object": "list", "data": [{
-                    "id": name, "object": "model", "owned_by": "stt-edge",
-                    "parameters": e.model.parameter_count(),
-                    "multilingual": e.model.config.is_multilingual(),
-                    "weights": if preloaded { "preloaded" } else { "loaded_per_request" },
-                    "precision": e.model.precision.to_string(),
-                }]});
+                let names: Vec<String> = self.models.names().map(str::to_string).collect();
+                let mut data = Vec::with_capacity(names.len());
+                for (i, name) in names.iter().enumerate() {
+                    let preloaded = self.models.is_preloaded(name);
+                    data.push(self.model(name)?.card(preloaded, i == 0));
+                }
+                let body = json!({ "object": "list", "data": data });
                 Ok(ok(("application/json", body.to_string().into_bytes())))
             }
             routes::TRANSCRIBE => self.transcribe_endpoint(req),
@@ -175,17 +221,35 @@ impl Function {
         }
     }
 
-    fn run(
-        &mut self,
-        audio: Vec<u8>,
-        o: TranscribeOptions,
-    ) -> Result<stt_engine::Transcript, ApiError> {
+    fn served(&self) -> Vec<&str> {
+        self.models.names().collect()
+    }
+
+    /// Runs a checked plan on `audio`; the response carries the metering headers.
+    fn run(&mut self, audio: Vec<u8>, plan: Plan) -> Result<Response, ApiError> {
         let limits = AudioLimits { max_duration_s: self.config.max_duration_s };
         let observer = self.audio_observer;
         let pcm = stt_engine::audio::load_observed(audio, limits, &mut |s| observer(s))
             .map_err(stt_engine::EngineError::from)?;
-        (self.audio_observer)(pcm.duration_s());
-        Ok(self.engine()?.transcribe_pcm(pcm.samples, &o)?)
+        let seconds = pcm.duration_s();
+        (self.audio_observer)(seconds);
+        // After the audio: a model read per request is not read for a file that is not audio.
+        let name = match &plan.model {
+            Some(m) => m.clone(),
+            None => self
+                .models
+                .choose(plan.needs())
+                .map_err(|e| ApiError::new(503, format!("model unavailable: {e}")))?,
+        };
+        let model = self.model(&name)?;
+        let t = model.engine.transcribe_pcm(pcm.samples, &plan.options)?;
+        let mut r = ok(render_output(&t, plan.output));
+        r.headers.extend([
+            (headers::MODEL, model.name.clone()),
+            (headers::MODEL_DIGEST, model.digest()),
+            (headers::AUDIO_SECONDS, format!("{seconds:.3}")),
+        ]);
+        Ok(r)
     }
 
     fn openai(
@@ -202,9 +266,8 @@ impl Function {
         let file = f
             .file
             .ok_or_else(|| ApiError::new(400, "the `file` field is required").param("file"))?;
-        let plan = f.params.plan(&self.config, &self.model_name(), route)?;
-        let t = self.run(file, plan.options)?;
-        Ok(ok(render_output(&t, plan.output)))
+        let plan = f.params.plan(&self.config, &self.served(), route)?;
+        self.run(file, plan)
     }
 
     fn transcribe_endpoint(&mut self, req: Request) -> Result<Response, ApiError> {
@@ -219,13 +282,9 @@ impl Function {
             ));
         }
         // The options are checked before the audio is touched.
-        let plan = Params::from_query(&req.query).plan(
-            &self.config,
-            &self.model_name(),
-            Route::Transcribe,
-        )?;
-        let t = self.run(req.body, plan.options)?;
-        Ok(ok(render_output(&t, plan.output)))
+        let plan =
+            Params::from_query(&req.query).plan(&self.config, &self.served(), Route::Transcribe)?;
+        self.run(req.body, plan)
     }
 }
 

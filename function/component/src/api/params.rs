@@ -7,6 +7,10 @@ use stt_engine::{MAX_BEAMS, Task, TranscribeOptions};
 
 use super::FunctionConfig;
 use super::error::ApiError;
+use crate::models::Needs;
+
+/// The `model` value OpenAI's clients send; here it means the function's choice.
+pub const DEFAULT_ALIAS: &str = "whisper-1";
 
 /// Longest `prompt` accepted, bytes. The decoder reads only its last 223 tokens (about a
 /// thousand characters of English); this bounds what a request can make the tokenizer read.
@@ -63,6 +67,8 @@ pub enum Output {
 /// A checked request: what to run and how to answer.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The model named by the request; `None` lets the function choose (see [`Plan::needs`]).
+    pub model: Option<String>,
     pub options: TranscribeOptions,
     pub output: Output,
 }
@@ -76,24 +82,28 @@ pub enum Route {
 }
 
 impl Params {
-    /// Checks every field and builds the plan; `served` is the served model's name.
+    /// Checks every field and builds the plan; `served` are the served models' names.
     pub fn plan(
         self,
         config: &FunctionConfig,
-        served: &str,
+        served: &[&str],
         route: Route,
     ) -> Result<Plan, ApiError> {
-        if let Some(m) = self.model.as_deref()
-            && m != "whisper-1"
-            && m != served
-        {
-            return Err(ApiError::new(
-                400,
-                format!("model `{m}` is not served here; use `whisper-1` or `{served}`"),
-            )
-            .param("model")
-            .code("model_not_found"));
-        }
+        let model = match self.model.as_deref() {
+            None | Some("") | Some(DEFAULT_ALIAS) => None,
+            Some(m) if served.contains(&m) => Some(m.to_string()),
+            Some(m) => {
+                return Err(ApiError::new(
+                    400,
+                    format!(
+                        "model `{m}` is not served here; use `{DEFAULT_ALIAS}` or one of: {}",
+                        served.join(", ")
+                    ),
+                )
+                .param("model")
+                .code("model_not_found"));
+            }
+        };
         let format = match self.response_format.as_deref() {
             None => None,
             Some(f) => Some(f.parse::<ResponseFormat>().map_err(|e| {
@@ -175,7 +185,19 @@ impl Params {
             ..TranscribeOptions::default()
         }
         .with_temperature(temperature);
-        Ok(Plan { options, output })
+        Ok(Plan { model, options, output })
+    }
+}
+
+impl Plan {
+    /// What the model must do, for a request that names none.
+    pub fn needs(&self) -> Needs {
+        let other_language = self.options.language.as_deref().is_some_and(|l| l != "en");
+        if self.options.task == Task::Translate || other_language {
+            Needs::Multilingual
+        } else {
+            Needs::Any
+        }
     }
 }
 
@@ -195,10 +217,34 @@ mod tests {
     fn an_empty_language_means_detect_even_with_a_default() {
         let config = FunctionConfig { default_language: Some("en".into()), ..Default::default() };
         let p = Params { language: Some(String::new()), ..Default::default() };
-        let plan = p.plan(&config, "tiny.en", Route::Transcribe).expect("plan");
+        let plan = p.plan(&config, &["tiny.en"], Route::Transcribe).expect("plan");
         assert_eq!(plan.options.language, None);
         assert_eq!(plan.output, Output::TranscribeJson);
-        let plan = Params::default().plan(&config, "tiny.en", Route::Transcriptions).expect("plan");
+        let plan =
+            Params::default().plan(&config, &["tiny.en"], Route::Transcriptions).expect("plan");
         assert_eq!(plan.options.language.as_deref(), Some("en"));
+        assert_eq!((plan.model.clone(), plan.needs()), (None, Needs::Any));
+    }
+
+    #[test]
+    fn the_model_is_a_served_one_or_the_functions_choice() {
+        let config = FunctionConfig::default();
+        let served = ["tiny.en", "base"];
+        let with = |model: &str, language: &str, route| {
+            let p = Params {
+                model: Some(model.into()),
+                language: Some(language.into()),
+                ..Default::default()
+            };
+            p.plan(&config, &served, route)
+        };
+        let plan = with("base", "", Route::Transcriptions).expect("served");
+        assert_eq!(plan.model.as_deref(), Some("base"));
+        let plan = with("whisper-1", "de", Route::Transcriptions).expect("alias");
+        assert_eq!((plan.model.clone(), plan.needs()), (None, Needs::Multilingual));
+        let plan = with("", "en", Route::Translations).expect("translation");
+        assert_eq!(plan.needs(), Needs::Multilingual);
+        let e = with("large-v3", "", Route::Transcriptions).expect_err("not served");
+        assert_eq!((e.status, e.param, e.code), (400, Some("model"), Some("model_not_found")));
     }
 }
