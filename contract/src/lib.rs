@@ -81,6 +81,112 @@ pub mod routes {
     }
 }
 
+/// Cross-origin requests from browsers: one policy for the function's answers and the host's own
+/// errors, so that a page can read a 503 or 504 as well as a transcript.
+pub mod cors {
+    use crate::headers;
+
+    /// The Spin variable that lists the allowed origins.
+    pub const VARIABLE: &str = "cors_allowed_origins";
+    /// Methods a browser may use on any route.
+    pub const METHODS: &str = "GET, POST, OPTIONS";
+    /// Request headers a browser may send: `Authorization` for API keys, `Content-Type` for the
+    /// form, the caller's CPU budget.
+    pub const REQUEST_HEADERS: &str = "authorization, content-type, x-stt-cpu-budget-ms";
+    /// How long a browser may cache a preflight's answer, seconds.
+    pub const MAX_AGE_S: &str = "600";
+
+    /// Allowed origins: none (the default), any (`*`), or a list (`https://app.example.com`,
+    /// …, compared exactly, case-insensitively, without a trailing slash).
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub enum Origins {
+        #[default]
+        None,
+        Any,
+        List(Vec<String>),
+    }
+
+    impl Origins {
+        /// A comma- or space-separated list; `*` alone allows any origin.
+        pub fn parse(s: &str) -> Self {
+            let list: Vec<String> = s
+                .split([',', ' '])
+                .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+                .filter(|o| !o.is_empty())
+                .collect();
+            if list.iter().any(|o| o == "*") {
+                Self::Any
+            } else if list.is_empty() {
+                Self::None
+            } else {
+                Self::List(list)
+            }
+        }
+
+        pub fn allows(&self, origin: &str) -> bool {
+            match self {
+                Self::None => false,
+                Self::Any => true,
+                Self::List(l) => l.iter().any(|o| o.eq_ignore_ascii_case(origin)),
+            }
+        }
+
+        /// The headers of any response to `origin` (none when it is not allowed: the browser
+        /// then keeps the response from the page).
+        pub fn response_headers(&self, origin: Option<&str>) -> Vec<(&'static str, String)> {
+            match origin {
+                Some(o) if self.allows(o) => vec![
+                    ("access-control-allow-origin", o.to_string()),
+                    ("vary", "Origin".into()),
+                    ("access-control-expose-headers", expose_headers()),
+                ],
+                _ => vec![],
+            }
+        }
+
+        /// The headers of a preflight's 204, or `None` when `origin` is not allowed.
+        pub fn preflight_headers(&self, origin: &str) -> Option<Vec<(&'static str, String)>> {
+            self.allows(origin).then(|| {
+                vec![
+                    ("access-control-allow-origin", origin.to_string()),
+                    ("vary", "Origin".into()),
+                    ("access-control-allow-methods", METHODS.into()),
+                    ("access-control-allow-headers", REQUEST_HEADERS.into()),
+                    ("access-control-max-age", MAX_AGE_S.into()),
+                ]
+            })
+        }
+    }
+
+    fn expose_headers() -> String {
+        let mut h: Vec<&str> = headers::METERING.to_vec();
+        h.push("x-request-id");
+        h.join(", ")
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn origins_parse_and_match_exactly() {
+            assert_eq!(Origins::parse(""), Origins::None);
+            assert_eq!(Origins::parse(" * "), Origins::Any);
+            let o = Origins::parse("https://App.example.com/, http://localhost:5173");
+            assert!(o.allows("https://app.example.com"));
+            assert!(o.allows("http://localhost:5173"));
+            assert!(!o.allows("https://app.example.com.evil.test"));
+            assert!(!o.allows("http://localhost:5174"));
+            assert!(!Origins::None.allows("http://localhost:5173"));
+            assert!(o.preflight_headers("https://evil.test").is_none());
+            let h = o.preflight_headers("http://localhost:5173").unwrap_or_default();
+            assert!(h.iter().any(|(k, v)| *k == "access-control-allow-headers"
+                && v.contains("authorization")
+                && v.contains(headers::CPU_BUDGET_MS)));
+        }
+    }
+}
+
 pub mod errors {
     /// OpenAI's error `type` for an HTTP status.
     pub fn error_type(status: u16) -> &'static str {

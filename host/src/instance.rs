@@ -135,6 +135,8 @@ pub struct Prepared {
     pub pre: ProxyPre<InstanceState>,
     pub files: Vec<(PathBuf, String)>,
     pub variables: Variables,
+    /// The component's CORS policy, which the host's own errors follow too.
+    pub cors: stt_contract::cors::Origins,
 }
 
 /// Limits of one instance.

@@ -119,6 +119,11 @@ impl Server {
                 pre,
                 files: c.files.clone(),
                 variables: Variables(Arc::new(c.variables.clone())),
+                cors: c
+                    .variables
+                    .get(stt_contract::cors::VARIABLE)
+                    .map(|v| stt_contract::cors::Origins::parse(v))
+                    .unwrap_or_default(),
             }));
         }
         // The clock the CPU budget is checked against.
@@ -184,6 +189,8 @@ impl Server {
     ) -> Result<Response, Infallible> {
         let in_flight = conn.request();
         let id = self.request_id(&req);
+        let origin = req.headers().get(hyper::header::ORIGIN).and_then(|v| v.to_str().ok());
+        let origin = origin.map(str::to_string);
         let path = req.uri().path().to_string();
         let component = self.app.route(&path);
         let label = match component {
@@ -219,6 +226,18 @@ impl Server {
         let mut resp = log.finish(resp);
         if let Ok(v) = hyper::header::HeaderValue::from_str(&id) {
             resp.headers_mut().insert("x-request-id", v);
+        }
+        // The host's own errors (busy, budget, …) follow the component's CORS policy, so that a
+        // page can read them; the function's answers carry their own.
+        let headers = resp.headers_mut();
+        if let Some(c) = component
+            && !headers.contains_key(hyper::header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        {
+            for (k, v) in self.components[c].cors.response_headers(origin.as_deref()) {
+                if let Ok(v) = hyper::header::HeaderValue::from_str(&v) {
+                    headers.insert(k, v);
+                }
+            }
         }
         // The request stays in flight on its connection, and its place taken, until the body's
         // last frame is handed over.

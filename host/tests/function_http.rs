@@ -298,6 +298,21 @@ fn cors_preflights_from_allowed_origins_only(kind: HostKind) {
     assert_eq!(h(&r, "access-control-allow-origin"), app);
     assert!(h(&r, "access-control-expose-headers").contains("x-stt-model"));
     assert_eq!(h(&r, "x-stt-model"), "tiny.en");
+    if kind == HostKind::SttHost {
+        // The host's own error (the caller's CPU budget spent) is readable by the page too.
+        let mut r = agent
+            .post(&url)
+            .header("origin", app)
+            .header("authorization", "Bearer sk-cors")
+            .header("content-type", &ct)
+            .header("x-stt-cpu-budget-ms", "1")
+            .send(&body[..])
+            .expect("POST");
+        assert_eq!(r.status(), 504);
+        assert_eq!(h(&r, "access-control-allow-origin"), app);
+        let body = r.body_mut().read_to_string().expect("body");
+        assert_eq!(openai_error(&body)["code"], "cpu_budget_exceeded");
+    }
 }
 
 /// What browsers' MediaRecorder and desktop tools produce: WebM/Opus, Matroska audio with

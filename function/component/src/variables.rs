@@ -2,8 +2,8 @@
 //! same way by each request and by the build-time preload.
 
 use crate::api::auth::ApiKeys;
-use crate::api::cors::Origins;
 use crate::api::{FunctionConfig, model_list};
+use stt_contract::cors::{self, Origins};
 
 /// A Spin variable, or `None` when it is unset or the host has none.
 fn var(name: &str) -> Option<String> {
@@ -27,7 +27,7 @@ pub(crate) fn config() -> FunctionConfig {
             .and_then(|v| v.parse().ok())
             .filter(|b| (1..=stt_engine::MAX_BEAMS).contains(b))
             .unwrap_or(d.beam_size),
-        cors: var("cors_allowed_origins").map(|o| Origins::parse(&o)).unwrap_or(d.cors),
+        cors: var(cors::VARIABLE).map(|o| Origins::parse(&o)).unwrap_or(d.cors),
         ..d
     }
 }

@@ -317,7 +317,7 @@ fn the_model_follows_the_request_and_every_transcript_names_it() {
 #[test]
 fn cors_allows_the_configured_origins_only() {
     use stt_component::api::auth::ApiKeys;
-    use stt_component::api::cors::Origins;
+    use stt_contract::cors::Origins;
     let config = FunctionConfig {
         cors: Origins::parse("https://app.example.com"),
         api_keys: ApiKeys::parse("sk-test"),

@@ -17,9 +17,9 @@ use stt_engine::{AudioLimits, Precision};
 
 use crate::models::{Model, Models};
 use auth::ApiKeys;
-use cors::Origins;
 use error::ApiError;
 use params::{Output, Params, Plan, Route};
+use stt_contract::cors::Origins;
 
 /// Settings, from Spin variables in the component.
 #[derive(Debug, Clone)]
@@ -168,7 +168,7 @@ impl Function {
                 Some(origin) => Response {
                     status: 204,
                     content_type: "text/plain",
-                    headers: self.config.cors.preflight(origin)?,
+                    headers: cors::preflight(&self.config.cors, origin)?,
                     body: vec![],
                 },
                 None => Response {
