@@ -187,6 +187,18 @@ pub mod cors {
     }
 }
 
+/// Streamed responses (`stream=true`): Server-Sent Events.
+pub mod events {
+    pub const CONTENT_TYPE: &str = "text/event-stream";
+
+    /// The event that ends a stream which failed after it started, carrying the API's error
+    /// body (`{"error": {...}}`, which OpenAI's clients raise as an API error): written by the
+    /// function for its own failures and by `stt-host` when it stops an instance mid-stream.
+    pub fn error(error_json: &str) -> String {
+        format!("event: error\ndata: {error_json}\n\n")
+    }
+}
+
 pub mod errors {
     /// OpenAI's error `type` for an HTTP status.
     pub fn error_type(status: u16) -> &'static str {

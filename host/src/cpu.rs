@@ -55,6 +55,43 @@ pub fn thread_cpu_time() -> Duration {
     cpu_time::ThreadTime::now().as_duration()
 }
 
+/// The CPU clock of one thread, readable from any other (a slot thread's, read when its
+/// instance's response head reaches the server, which may be before the instance yields).
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadClock {
+    clock: libc::clockid_t,
+    start: Duration,
+}
+
+impl ThreadClock {
+    /// The calling thread's clock, counted from now; `None` where the platform has none.
+    pub fn start_here() -> Option<Self> {
+        let mut clock: libc::clockid_t = 0;
+        // SAFETY: pthread_self is always valid for the calling thread; `clock` is written.
+        let rc = unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) };
+        let mut me = Self { clock, start: Duration::ZERO };
+        me.start = (rc == 0).then(|| me.read()).flatten()?;
+        Some(me)
+    }
+
+    fn read(&self) -> Option<Duration> {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `ts` is a valid out-pointer; an invalid clock gives an error code, not UB.
+        let rc = unsafe { libc::clock_gettime(self.clock, &mut ts) };
+        (rc == 0).then(|| {
+            Duration::new(
+                u64::try_from(ts.tv_sec).unwrap_or(0),
+                ts.tv_nsec.clamp(0, 999_999_999) as u32,
+            )
+        })
+    }
+
+    /// CPU time the thread has used since [`Self::start_here`].
+    pub fn used(&self) -> Duration {
+        self.read().map_or(Duration::ZERO, |now| now.saturating_sub(self.start))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +116,29 @@ mod tests {
         assert_eq!(cgroup_cores(&root, "/kubepods/pod1/ctr\n"), Some(3.0));
         assert_eq!(cgroup_cores(&root, "/elsewhere"), None);
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_threads_clock_is_read_from_another_thread() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let worker = std::thread::spawn(move || {
+            let clock = ThreadClock::start_here().expect("thread CPU clock");
+            let _ = tx.send(clock);
+            let t0 = std::time::Instant::now();
+            while t0.elapsed() < Duration::from_millis(80) {
+                std::hint::black_box(0u64);
+            }
+        });
+        let clock = rx.recv().expect("clock");
+        worker.join().expect("worker");
+        // The thread has ended; its clock reads as nothing more, never as a panic.
+        let _ = clock.used();
+        let here = ThreadClock::start_here().expect("clock");
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < Duration::from_millis(50) {
+            std::hint::black_box(0u64);
+        }
+        assert!(here.used() >= Duration::from_millis(40), "{:?}", here.used());
     }
 
     #[test]

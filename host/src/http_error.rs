@@ -13,7 +13,7 @@ pub fn body(bytes: impl Into<Bytes>) -> HyperOutgoingBody {
 }
 
 /// `{"error": {"message", "type", "param", "code"}}` for `status`.
-fn error_json(status: u16, code: &str, message: &str) -> String {
+pub fn error_json(status: u16, code: &str, message: &str) -> String {
     let kind = stt_contract::errors::error_type(status);
     json!({ "error": { "message": message, "type": kind, "param": null, "code": code } })
         .to_string()

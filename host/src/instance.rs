@@ -18,32 +18,12 @@ use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use stt_contract::headers;
-
 use crate::cpu::thread_cpu_time;
 use crate::guest_log::GuestStderr;
 use crate::metrics::Metrics;
 pub use crate::report::InstanceReport;
 use crate::settings::CpuBudget;
 use crate::variables::Variables;
-
-/// Sends the guest's response on, with the CPU milliseconds the slot thread has used since
-/// `cpu_start` (the instance's, since it runs alone there) as a header.
-fn forward_stamped(
-    respond: &mut Option<ResponseSender>,
-    r: Result<hyper::Response<HyperOutgoingBody>, ErrorCode>,
-    cpu_start: Duration,
-) {
-    let r = r.map(|mut resp| {
-        let ms = thread_cpu_time().saturating_sub(cpu_start).as_millis();
-        let ms = u64::try_from(ms).unwrap_or(u64::MAX);
-        resp.headers_mut().insert(headers::CPU_MS, hyper::header::HeaderValue::from(ms));
-        resp
-    });
-    if let Some(tx) = respond.take() {
-        let _ = tx.send(r);
-    }
-}
 
 /// Why an instance did not complete.
 #[derive(Debug, Clone, PartialEq)]
@@ -196,6 +176,10 @@ impl Prepared {
     pub async fn run(&self, call: Call, limits: &Limits, metrics: &Metrics) -> Result<(), Failure> {
         let (report, cancel) = (call.report.clone(), call.cancel.clone());
         let cpu_start = thread_cpu_time();
+        // Read by the server when the response head arrives (`x-stt-cpu-ms`).
+        if let Some(clock) = crate::cpu::ThreadClock::start_here() {
+            let _ = report.cpu.set(clock);
+        }
         let result = self.run_inner(call, limits, metrics, cpu_start).await;
         metrics
             .instance_cpu_seconds
@@ -260,33 +244,13 @@ impl Prepared {
             Ok(UpdateDeadline::Continue(1))
         });
         let req = store.data_mut().http().new_incoming_request(Scheme::Http, req).map_err(trap)?;
-        // The guest's response passes through here on its way to the client, to be stamped
-        // with the CPU time the instance had used when it answered.
-        let (to_stamp, mut answered) = tokio::sync::oneshot::channel();
-        let out = store.data_mut().http().new_response_outparam(to_stamp).map_err(trap)?;
-        let mut respond = Some(respond);
+        let out = store.data_mut().http().new_response_outparam(respond).map_err(trap)?;
         let t0 = Instant::now();
         let proxy = self.pre.instantiate_async(&mut store).await.map_err(trap)?;
         metrics.instance_startup.observe(t0.elapsed().as_secs_f64());
         let started = Instant::now();
         let _ = report.started.set(started);
         let call = proxy.wasi_http_incoming_handler().call_handle(&mut store, req, out);
-        let call = async {
-            let mut call = std::pin::pin!(call);
-            let ended = loop {
-                tokio::select! {
-                    r = &mut call => break r,
-                    Ok(r) = &mut answered, if respond.is_some() => {
-                        forward_stamped(&mut respond, r, cpu_start);
-                    }
-                }
-            };
-            // Set in the guest's last step, not yet forwarded.
-            if let Ok(r) = answered.try_recv() {
-                forward_stamped(&mut respond, r, cpu_start);
-            }
-            ended
-        };
         // The wall-clock deadline only fires while the guest waits (a spinning guest is stopped
         // by the CPU budget above); it is re-read as the audio's length becomes known.
         let wall = async {

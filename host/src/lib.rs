@@ -8,6 +8,7 @@ pub mod body;
 pub mod component_cache;
 pub mod connection;
 pub mod cpu;
+pub mod event_stream;
 pub mod guest_log;
 pub mod http_error;
 pub mod instance;

@@ -15,6 +15,8 @@ pub struct InstanceReport {
     pub peak_memory: AtomicUsize,
     /// When the instance was ready to handle the request.
     pub started: OnceLock<Instant>,
+    /// The CPU clock of the slot thread the instance runs on, from the instance's start.
+    pub cpu: OnceLock<crate::cpu::ThreadClock>,
 }
 
 impl InstanceReport {

@@ -297,6 +297,7 @@ impl Server {
         let limits =
             Limits { budget: self.limits.budget.for_caller(caller_budget), ..self.limits.clone() };
         let (prepared, metrics) = (self.components[component].clone(), self.metrics.clone());
+        let instance_report = report.clone();
         self.slots.submit(admission, async move {
             if cancel.is_cancelled() {
                 return;
@@ -308,9 +309,19 @@ impl Server {
             let _ = done.send(r);
         });
         let resp = match response.await {
-            Ok(Ok(resp)) => {
+            Ok(Ok(mut resp)) => {
                 // The guest may still be writing the body: it must not be cancelled now.
                 guard.disarm();
+                // The CPU the instance had used when it answered, read from its slot thread's
+                // clock: the head arrives here as the guest sets it, before the guest yields.
+                if let Some(clock) = instance_report.cpu.get() {
+                    let ms = u64::try_from(clock.used().as_millis()).unwrap_or(u64::MAX);
+                    resp.headers_mut().insert(
+                        stt_contract::headers::CPU_MS,
+                        hyper::header::HeaderValue::from(ms),
+                    );
+                }
+                let resp = crate::event_stream::end_with_error_event(resp, ended);
                 return (resp, Some(place));
             }
             Ok(Err(code)) => {
@@ -456,8 +467,14 @@ impl Drop for RequestLog {
 }
 
 fn failure_response(failure: Failure) -> Response {
+    let (status, code, message) = failure_error(failure);
+    json_error(status, code, message)
+}
+
+/// The status, code and message of an instance that did not complete.
+pub fn failure_error(failure: Failure) -> (u16, &'static str, String) {
     match failure {
-        Failure::CpuBudget(b) => json_error(
+        Failure::CpuBudget(b) => (
             504,
             "cpu_budget_exceeded",
             format!(
@@ -465,12 +482,12 @@ fn failure_response(failure: Failure) -> Response {
                 b.as_secs_f64()
             ),
         ),
-        Failure::WallClock(d) => json_error(
+        Failure::WallClock(d) => (
             504,
             "deadline_exceeded",
             format!("the request was stopped after its deadline of {:.1} s", d.as_secs_f64()),
         ),
-        Failure::Memory(limit) => json_error(
+        Failure::Memory(limit) => (
             500,
             "memory_limit_exceeded",
             format!(
@@ -479,14 +496,14 @@ fn failure_response(failure: Failure) -> Response {
             ),
         ),
         Failure::Cancelled => {
-            json_error(499, "client_closed_request", "the client closed the request")
+            (499, "client_closed_request", "the client closed the request".into())
         }
         Failure::Trap(msg) => {
             tracing::error!(error = %msg, "instance failed");
-            json_error(
+            (
                 500,
                 "function_error",
-                "the function failed; see the host's log for this request id",
+                "the function failed; see the host's log for this request id".into(),
             )
         }
     }

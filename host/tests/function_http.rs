@@ -38,6 +38,7 @@ on_both_hosts!(
     options_are_checked_before_any_work_and_prompts_are_plain_text,
     api_keys_guard_every_route_but_the_health_check,
     beam_size_comes_from_the_request_or_the_spin_variable,
+    streamed_text_arrives_window_by_window,
 );
 
 /// The common requests; returns the server and the 415 response's `x-request-id` (`stt-host`
@@ -125,8 +126,8 @@ fn spin_logs_the_functions_audio_line() {
 
 fn the_official_openai_client_transcribes_in_every_format(kind: HostKind) {
     let host = start_on(kind, &[]);
-    // Five formats, words alone and with segments, and a beam search.
-    python_client("openai_client.py", &host, &data_dir().join("jfk.flac"), 8);
+    // Five formats, words alone and with segments, a beam search and a stream.
+    python_client("openai_client.py", &host, &data_dir().join("jfk.flac"), 9);
 }
 
 /// Runs `tests/python/<script> BASE_URL ARG` (the official openai client) and expects `oks`
@@ -561,5 +562,106 @@ fn metering_agrees_with_metrics_and_a_caller_budget_stops_the_instance() {
     assert_eq!(status, 200, "{body}");
     let (status, _, _, body) = send(Some("soon"));
     assert_eq!((status, openai_error(&body)["code"].clone()), (400, "invalid_cpu_budget".into()));
+    assert_still_serves(&agent, &host);
+}
+
+/// The events of a 200 `text/event-stream` response as they arrive: seconds since `t0`, the
+/// data, with an `error` event's data under `"error"` as OpenAI's clients read it.
+fn read_events(
+    mut r: ureq::http::Response<ureq::Body>,
+    t0: std::time::Instant,
+) -> Vec<(f64, serde_json::Value)> {
+    use std::io::BufRead;
+    assert_eq!(r.status(), 200);
+    let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    assert!(ct.starts_with("text/event-stream"), "{ct}");
+    let mut events = Vec::new();
+    for line in std::io::BufReader::new(r.body_mut().as_reader()).lines() {
+        let line = line.expect("the stream ends cleanly");
+        if let Some(data) = line.strip_prefix("data: ") {
+            let v: serde_json::Value = serde_json::from_str(data).expect("event json");
+            events.push((t0.elapsed().as_secs_f64(), v));
+        }
+    }
+    events
+}
+
+/// A 66 s file (jfk.flac six times: three windows).
+fn long_jfk() -> Vec<u8> {
+    let jfk = data_dir().join("jfk.flac");
+    let long = stt_testkit::media::encode(
+        "jfk_x6.flac",
+        &["-stream_loop", "5", "-i", &jfk.display().to_string()],
+        &[],
+    );
+    std::fs::read(&long).expect("66 s clip")
+}
+
+/// `stream=true`: the head and each window's text arrive while later windows are decoded (a
+/// 66 s file, three windows), the deltas join to the text the same request gives unstreamed,
+/// and the last event is `transcript.text.done`.
+fn streamed_text_arrives_window_by_window(kind: HostKind) {
+    let audio = long_jfk();
+    let host = start_on(kind, &[]);
+    let agent = agent();
+    let url = format!("{}/v1/audio/transcriptions", host.base);
+    let (ct, body) = stt_testkit::http::multipart(&[], Some(("long.flac", &audio)));
+    let (status, text) = post(&agent, &url, &ct, &body);
+    assert_eq!(status, 200, "{text}");
+    let whole: serde_json::Value = serde_json::from_str(&text).expect("json");
+
+    let (ct, body) =
+        stt_testkit::http::multipart(&[("stream", "true")], Some(("long.flac", &audio)));
+    let t0 = std::time::Instant::now();
+    let r = agent.post(&url).header("content-type", &ct).send(&body[..]).expect("POST");
+    let events = read_events(r, t0);
+    let total = t0.elapsed().as_secs_f64();
+    let deltas: Vec<&(f64, serde_json::Value)> =
+        events.iter().filter(|(_, e)| e["type"] == "transcript.text.delta").collect();
+    let (_, done) = events.last().expect("events");
+    assert_eq!(done["type"], "transcript.text.done", "{events:?}");
+    let joined: String = deltas.iter().filter_map(|(_, e)| e["delta"].as_str()).collect();
+    assert_eq!(joined, done["text"].as_str().unwrap_or_default());
+    assert_eq!(done["text"], whole["text"], "streamed and whole transcripts differ");
+    assert_eq!(done["usage"]["seconds"], 66);
+    // The first window's text came before the stream ended: not buffered by either host.
+    let first = deltas.first().map(|(t, _)| *t).expect("deltas");
+    assert!(first < 0.7 * total, "first delta at {first:.2} s of {total:.2} s");
+}
+
+/// An instance stopped mid-stream (its caller's CPU budget, here 60 % of what the whole
+/// transcription took) ends the stream with an `error` event after the text it had sent, and
+/// the host serves on.
+#[test]
+fn a_stream_stopped_by_its_budget_ends_with_an_error_event() {
+    let audio = long_jfk();
+    let host = start_on(HostKind::SttHost, &[]);
+    let agent = agent();
+    let url = format!("{}/v1/audio/transcriptions", host.base);
+    let (ct, body) = stt_testkit::http::multipart(&[], Some(("long.flac", &audio)));
+    let r = agent.post(&url).header("content-type", &ct).send(&body[..]).expect("POST");
+    assert_eq!(r.status(), 200);
+    let cpu_ms: f64 = r
+        .headers()
+        .get("x-stt-cpu-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("x-stt-cpu-ms");
+    let budget = format!("{}", (cpu_ms * 0.6) as u64);
+    let (ct, body) =
+        stt_testkit::http::multipart(&[("stream", "true")], Some(("long.flac", &audio)));
+    let r = agent
+        .post(&url)
+        .header("content-type", &ct)
+        .header("x-stt-cpu-budget-ms", &budget)
+        .send(&body[..])
+        .expect("POST");
+    let events = read_events(r, std::time::Instant::now());
+    let types: Vec<String> =
+        events.iter().map(|(_, e)| e["type"].as_str().unwrap_or("error").to_string()).collect();
+    assert!(types.first().is_some_and(|t| t == "transcript.text.delta"), "{types:?}");
+    let (_, last) = events.last().expect("events");
+    assert_eq!(last["error"]["code"], "cpu_budget_exceeded", "{events:?}");
+    assert!(!types.iter().any(|t| t == "transcript.text.done"), "{types:?}");
     assert_still_serves(&agent, &host);
 }

@@ -32,7 +32,11 @@ pub fn encode(name: &str, input: &[&str], args: &[&str]) -> PathBuf {
     if out.is_file() {
         return out;
     }
-    let partial = dir.join(format!("partial-{name}"));
+    // Tests of one process may make the same file at once: each writes its own, and the last
+    // rename wins (the files are the same).
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let partial = dir.join(format!("partial-{n}-{name}"));
     let status = Command::new(ffmpeg())
         .args(["-y", "-loglevel", "error"])
         .args(input)

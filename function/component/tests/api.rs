@@ -349,3 +349,46 @@ fn cors_allows_the_configured_origins_only() {
     let mut f = function(FunctionConfig::default());
     assert_openai_error(&f.handle(bare("OPTIONS", "/v1/models", app, None)), 403);
 }
+
+/// `stream=true`: text events whose deltas join to the unstreamed text; formats with
+/// timestamps, and values other than true/false, are refused before any work.
+#[test]
+fn a_stream_is_text_events_and_refuses_what_it_cannot_carry() {
+    let mut f = function(FunctionConfig::default());
+    let jfk = std::fs::read(data_dir().join("jfk.flac")).expect("jfk");
+    let (ct, body) = multipart(&[("stream", "true")], Some(&jfk));
+    let r = post(&mut f, "/v1/audio/transcriptions", &ct, body);
+    assert_eq!((r.status, r.content_type), (200, "text/event-stream"));
+    assert_eq!(r.header("x-stt-model"), Some("tiny.en"));
+    let mut bytes = r.body.clone();
+    r.stream.expect("a stream").write_to(&mut |b| bytes.extend_from_slice(b));
+    let events: Vec<Value> = String::from_utf8(bytes)
+        .expect("utf-8")
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).expect("event json"))
+        .collect();
+    let (done, deltas) = events.split_last().expect("events");
+    assert_eq!(done["type"], "transcript.text.done");
+    let joined: String = deltas.iter().filter_map(|e| e["delta"].as_str()).collect();
+    assert_eq!(joined, done["text"].as_str().expect("text"));
+    assert_eq!(words(&joined), JFK);
+    assert_eq!(done["usage"]["seconds"], 11);
+
+    for fields in [
+        &[("stream", "true"), ("response_format", "srt")][..],
+        &[("stream", "yes")],
+        &[
+            ("stream", "true"),
+            ("response_format", "verbose_json"),
+            ("timestamp_granularities[]", "word"),
+        ],
+        // A language the model cannot do is refused before the stream starts.
+        &[("stream", "true"), ("model", "tiny.en"), ("language", "de")],
+    ] {
+        let (ct, body) = multipart(fields, Some(&jfk));
+        let r = post(&mut f, "/v1/audio/transcriptions", &ct, body);
+        assert_openai_error(&r, 400);
+        assert!(r.stream.is_none(), "{fields:?}");
+    }
+}

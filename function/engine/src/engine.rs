@@ -7,7 +7,7 @@ use crate::decoding::TranscribeOptions;
 use crate::error::EngineError;
 use crate::model::{Config, Precision, Whisper};
 use crate::tokenizer::WhisperTokenizer;
-use crate::transcribe::{Transcript, transcribe};
+use crate::transcribe::{Segment, Transcript, transcribe};
 
 pub const MODEL_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
@@ -72,7 +72,24 @@ impl Engine {
         pcm: Vec<f32>,
         options: &TranscribeOptions,
     ) -> Result<Transcript, EngineError> {
-        transcribe(&self.model, &self.tokenizer, pcm, options)
+        transcribe(&self.model, &self.tokenizer, pcm, options, &mut |_| {})
+    }
+
+    /// Whether this model can run `options` (beam size, task, language): the errors
+    /// [`Self::transcribe_pcm`] would give before any work.
+    pub fn validate(&self, options: &TranscribeOptions) -> Result<(), EngineError> {
+        crate::transcribe::validate(&self.model.config, &self.tokenizer, options).map(|_| ())
+    }
+
+    /// As [`Self::transcribe_pcm`], telling `on_segment` each segment as soon as it is decoded
+    /// (in order; the transcript's segments are the same).
+    pub fn transcribe_pcm_streaming(
+        &self,
+        pcm: Vec<f32>,
+        options: &TranscribeOptions,
+        on_segment: &mut dyn FnMut(&Segment),
+    ) -> Result<Transcript, EngineError> {
+        transcribe(&self.model, &self.tokenizer, pcm, options, on_segment)
     }
 
     /// Decodes an uploaded file of any supported format and transcribes it.

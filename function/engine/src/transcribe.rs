@@ -49,26 +49,29 @@ pub struct Transcript {
     pub segments: Vec<Segment>,
 }
 
+/// Transcribes `pcm`, telling `on_segment` each segment as soon as its window is decoded.
 pub fn transcribe(
     model: &Whisper,
     tok: &WhisperTokenizer,
     pcm: Vec<f32>,
     o: &TranscribeOptions,
+    on_segment: &mut dyn FnMut(&Segment),
 ) -> Result<Transcript, EngineError> {
-    model.with_backend(Transcription { tok, pcm, o })
+    model.with_backend(Transcription { tok, pcm, o, on_segment })
 }
 
 struct Transcription<'a> {
     tok: &'a WhisperTokenizer,
     pcm: Vec<f32>,
     o: &'a TranscribeOptions,
+    on_segment: &'a mut dyn FnMut(&Segment),
 }
 
 impl WithBackend for Transcription<'_> {
     type Output = Result<Transcript, EngineError>;
 
     fn run<B: Backend>(self, model: &B) -> Self::Output {
-        run(model, self.tok, self.pcm, self.o)
+        run(model, self.tok, self.pcm, self.o, self.on_segment)
     }
 }
 
@@ -87,6 +90,29 @@ fn check(o: &TranscribeOptions) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// Checks options against the model before any audio is touched; the language's token, if
+/// one is given.
+pub(crate) fn validate(
+    config: &crate::model::Config,
+    tok: &WhisperTokenizer,
+    o: &TranscribeOptions,
+) -> Result<Option<u32>, EngineError> {
+    check(o)?;
+    let multilingual = config.is_multilingual();
+    if o.task == Task::Translate && !multilingual {
+        return Err(EngineError::NeedsMultilingual("translation"));
+    }
+    match (&o.language, multilingual) {
+        (Some(code), true) => Ok(Some(
+            tok.language_token(code).ok_or_else(|| EngineError::UnknownLanguage(code.clone()))?,
+        )),
+        (Some(code), false) if code != "en" => {
+            Err(EngineError::NeedsMultilingual("a language other than English"))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Most beams a request may ask for: each costs a sequence's step and its cache.
 pub const MAX_BEAMS: usize = 16;
 
@@ -95,22 +121,11 @@ fn run<B: Backend>(
     tok: &WhisperTokenizer,
     pcm: Vec<f32>,
     o: &TranscribeOptions,
+    on_segment: &mut dyn FnMut(&Segment),
 ) -> Result<Transcript, EngineError> {
-    check(o)?;
+    let language_token = validate(model.config(), tok, o)?;
     let config = model.config();
     let multilingual = config.is_multilingual();
-    if o.task == Task::Translate && !multilingual {
-        return Err(EngineError::NeedsMultilingual("translation"));
-    }
-    let language_token = match (&o.language, multilingual) {
-        (Some(code), true) => Some(
-            tok.language_token(code).ok_or_else(|| EngineError::UnknownLanguage(code.clone()))?,
-        ),
-        (Some(code), false) if code != "en" => {
-            return Err(EngineError::NeedsMultilingual("a language other than English"));
-        }
-        _ => None,
-    };
     let duration = pcm.len() as f64 / 16_000.0;
     let mel = log_mel_spectrogram(&pcm, config.num_mel_bins);
     // The loudest sample of each hop (mel frame), for the digital-silence check below: the
@@ -227,7 +242,9 @@ fn run<B: Backend>(
         for s in current {
             all_tokens.extend_from_slice(&s.tokens);
             if !s.text.is_empty() {
-                segments.push(Segment { id: segments.len(), ..s });
+                let s = Segment { id: segments.len(), ..s };
+                on_segment(&s);
+                segments.push(s);
             }
         }
         // A resumed tail is decoded without the text before it, which the model would

@@ -45,3 +45,12 @@ with open(audio, "rb") as f:
     r = client.audio.transcriptions.create(model="whisper-1", file=f, extra_body={"beam_size": 5})
 assert words(r.text) == want, r.text
 print("beam_size ok")
+
+# Streaming: OpenAI's transcript events, whose deltas join to the text.
+with open(audio, "rb") as f:
+    events = list(client.audio.transcriptions.create(model="whisper-1", file=f, stream=True))
+deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
+done = events[-1]
+assert done.type == "transcript.text.done" and "".join(deltas) == done.text, events
+assert words(done.text) == want and done.usage.seconds == 11, done
+print("stream ok")

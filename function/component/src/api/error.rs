@@ -34,10 +34,13 @@ impl ApiError {
         self
     }
 
-    pub fn body(&self) -> Vec<u8> {
+    /// `{"error": {...}}`.
+    pub fn json(&self) -> serde_json::Value {
         json!({ "error": { "message": self.message, "type": self.kind, "param": self.param, "code": self.code } })
-            .to_string()
-            .into_bytes()
+    }
+
+    pub fn body(&self) -> Vec<u8> {
+        self.json().to_string().into_bytes()
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 use stt_contract::{defaults, headers, routes};
-use stt_engine::format::{self, Granularities, Rendered};
+use stt_engine::format::{self, Granularities, Rendered, events};
 use stt_engine::{AudioLimits, Precision};
 
 use crate::models::{Model, Models};
@@ -77,13 +77,34 @@ pub struct Request {
     pub body: Vec<u8>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
     /// Headers beyond the content type (metering, CORS).
     pub headers: Vec<(&'static str, String)>,
     pub body: Vec<u8>,
+    /// A body written while the model runs, after `body` (`stream=true`).
+    pub stream: Option<EventStream>,
+}
+
+/// The events of a streamed transcription: the model runs when the stream is written, and each
+/// event goes to the writer as soon as it exists.
+pub struct EventStream(Box<dyn for<'a> FnOnce(&mut EventWriter<'a>)>);
+
+/// Where a stream's bytes go, piece by piece.
+pub type EventWriter<'a> = dyn FnMut(&[u8]) + 'a;
+
+impl EventStream {
+    pub fn write_to(self, out: &mut EventWriter<'_>) {
+        (self.0)(out)
+    }
+}
+
+impl std::fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventStream")
+    }
 }
 
 impl Response {
@@ -94,12 +115,18 @@ impl Response {
 
 impl From<ApiError> for Response {
     fn from(e: ApiError) -> Self {
-        Self { status: e.status, content_type: "application/json", headers: vec![], body: e.body() }
+        Self {
+            status: e.status,
+            content_type: "application/json",
+            headers: vec![],
+            body: e.body(),
+            stream: None,
+        }
     }
 }
 
 fn ok((content_type, body): (&'static str, Vec<u8>)) -> Response {
-    Response { status: 200, content_type, headers: vec![], body }
+    Response { status: 200, content_type, headers: vec![], body, stream: None }
 }
 
 /// One function instance: its configuration and its models.
@@ -170,12 +197,14 @@ impl Function {
                     content_type: "text/plain",
                     headers: cors::preflight(&self.config.cors, origin)?,
                     body: vec![],
+                    stream: None,
                 },
                 None => Response {
                     status: 204,
                     content_type: "text/plain",
                     headers: vec![("allow", format!("{method}, OPTIONS"))],
                     body: vec![],
+                    stream: None,
                 },
             });
         }
@@ -242,13 +271,37 @@ impl Function {
                 .map_err(|e| ApiError::new(503, format!("model unavailable: {e}")))?,
         };
         let model = self.model(&name)?;
-        let t = model.engine.transcribe_pcm(pcm.samples, &plan.options)?;
-        let mut r = ok(render_output(&t, plan.output));
-        r.headers.extend([
+        let metering = [
             (headers::MODEL, model.name.clone()),
             (headers::MODEL_DIGEST, model.digest()),
             (headers::AUDIO_SECONDS, format!("{seconds:.3}")),
-        ]);
+        ];
+        model.engine.validate(&plan.options)?;
+        if plan.output == Output::Events {
+            // Everything a client can get wrong has been checked: from here on, a failure is an
+            // event in the stream.
+            let (samples, options) = (pcm.samples, plan.options);
+            let stream = EventStream(Box::new(move |out| {
+                let mut deltas = events::Deltas::default();
+                let r = model.engine.transcribe_pcm_streaming(samples, &options, &mut |s| {
+                    if let Some(d) = deltas.next(&s.text) {
+                        out(&events::delta(d));
+                    }
+                });
+                match r {
+                    Ok(t) => out(&events::done(&t)),
+                    Err(e) => out(&events::error(&ApiError::from(e).json())),
+                }
+            }));
+            let mut r = ok((events::CONTENT_TYPE, vec![]));
+            r.headers.extend(metering);
+            r.headers.push(("cache-control", "no-cache".into()));
+            r.stream = Some(stream);
+            return Ok(r);
+        }
+        let t = model.engine.transcribe_pcm(pcm.samples, &plan.options)?;
+        let mut r = ok(render_output(&t, plan.output));
+        r.headers.extend(metering);
         Ok(r)
     }
 
@@ -290,6 +343,8 @@ impl Function {
 
 fn render_output(t: &stt_engine::Transcript, output: Output) -> (&'static str, Vec<u8>) {
     match output {
+        // Written as a stream by `run`; a whole transcript is its last event.
+        Output::Events => (events::CONTENT_TYPE, events::done(t)),
         Output::OpenAi(f, g) => {
             let Rendered { content_type, body } = format::render(t, f, g);
             (content_type, body)

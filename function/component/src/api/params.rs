@@ -27,6 +27,8 @@ pub struct Params {
     pub timestamp_granularities: Vec<String>,
     /// Not OpenAI's: beams at temperature 0 (1 is greedy).
     pub beam_size: Option<String>,
+    /// `true`: Server-Sent Events as segments are decoded.
+    pub stream: Option<String>,
 }
 
 impl Params {
@@ -51,6 +53,7 @@ impl Params {
                 self.timestamp_granularities.push(value)
             }
             "beam_size" => self.beam_size = Some(value),
+            "stream" => self.stream = Some(value),
             _ => {}
         }
     }
@@ -60,6 +63,8 @@ impl Params {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
     OpenAi(ResponseFormat, Granularities),
+    /// `stream=true`: text deltas as Server-Sent Events.
+    Events,
     /// `/transcribe` without a `response_format`: the guide's JSON.
     TranscribeJson,
 }
@@ -135,7 +140,27 @@ impl Params {
         if !granularities.word {
             granularities.segment = true;
         }
+        let stream = match self.stream.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("") | Some("false") => false,
+            Some("true") => true,
+            Some(_) => {
+                return Err(ApiError::new(400, "stream must be true or false").param("stream"));
+            }
+        };
         let output = match (format, route) {
+            _ if stream => {
+                // The events carry text: formats with timestamps cannot be streamed.
+                if !matches!(format, None | Some(ResponseFormat::Json | ResponseFormat::Text))
+                    || granularities.word
+                {
+                    return Err(ApiError::new(
+                        400,
+                        "stream=true gives text events: response_format must be json or text, without word timestamps",
+                    )
+                    .param("stream"));
+                }
+                Output::Events
+            }
             (None, Route::Transcribe) => Output::TranscribeJson,
             (f, _) => Output::OpenAi(f.unwrap_or_default(), granularities),
         };

@@ -7,7 +7,7 @@ use super::languages::english_name;
 use crate::transcribe::Transcript;
 
 /// What OpenAI's whisper-1 bills: the audio's duration in whole seconds, rounded up.
-fn usage(t: &Transcript) -> Value {
+pub(crate) fn usage(t: &Transcript) -> Value {
     json!({ "type": "duration", "seconds": t.duration.max(0.0).ceil() as u64 })
 }
 

@@ -1,6 +1,7 @@
 //! Response formats, one home for the API and the CLI: OpenAI's `json`, `text`, `srt`, `vtt`
 //! and `verbose_json` (with `words` when word timestamps are asked for).
 
+pub mod events;
 mod json;
 mod languages;
 mod subtitles;
