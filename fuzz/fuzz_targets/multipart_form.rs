@@ -15,6 +15,6 @@ fuzz_target!(|data: &[u8]| {
     let boundary = String::from_utf8_lossy(first);
     let content_type = format!("multipart/form-data; boundary={boundary}");
     if let Ok(f) = form::parse(&content_type, body.to_vec()) {
-        let _ = f.params.plan(&FunctionConfig::default(), "tiny.en", Route::Transcriptions);
+        let _ = f.params.plan(&FunctionConfig::default(), &["tiny.en", "base"], Route::Transcriptions);
     }
 });

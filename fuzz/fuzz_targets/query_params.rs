@@ -7,5 +7,5 @@ use stt_component::api::params::{Params, Route};
 
 fuzz_target!(|data: &[u8]| {
     let query = String::from_utf8_lossy(data);
-    let _ = Params::from_query(&query).plan(&FunctionConfig::default(), "tiny.en", Route::Transcribe);
+    let _ = Params::from_query(&query).plan(&FunctionConfig::default(), &["tiny.en", "base"], Route::Transcribe);
 });
