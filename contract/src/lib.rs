@@ -19,6 +19,14 @@ pub mod defaults {
     pub const BEAM_SIZE: usize = 1;
 }
 
+pub mod variables {
+    /// The items of a list-valued Spin variable (`models`, `api_keys`, `cors_allowed_origins`):
+    /// separated by commas or whitespace, empty items skipped.
+    pub fn items(value: &str) -> impl Iterator<Item = &str> {
+        value.split(|c: char| c == ',' || c.is_whitespace()).filter(|i| !i.is_empty())
+    }
+}
+
 pub mod model_files {
     /// Written by `stt-models` beside the weights: where they came from (packages, sha256) and
     /// the digest of the converted weights, which the function reports with each transcript.
@@ -109,9 +117,8 @@ pub mod cors {
     impl Origins {
         /// A comma- or space-separated list; `*` alone allows any origin.
         pub fn parse(s: &str) -> Self {
-            let list: Vec<String> = s
-                .split([',', ' '])
-                .map(|o| o.trim().trim_end_matches('/').to_ascii_lowercase())
+            let list: Vec<String> = crate::variables::items(s)
+                .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
                 .filter(|o| !o.is_empty())
                 .collect();
             if list.iter().any(|o| o == "*") {

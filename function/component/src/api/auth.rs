@@ -18,12 +18,7 @@ fn digest(key: &str) -> [u8; 32] {
 impl ApiKeys {
     /// Keys separated by commas or whitespace; empty entries are ignored.
     pub fn parse(list: &str) -> Self {
-        Self(
-            list.split(|c: char| c == ',' || c.is_whitespace())
-                .filter(|k| !k.is_empty())
-                .map(digest)
-                .collect(),
-        )
+        Self(stt_contract::variables::items(list).map(digest).collect())
     }
 
     pub fn is_empty(&self) -> bool {

@@ -43,9 +43,9 @@ pub struct FunctionConfig {
     pub cors: Origins,
 }
 
-/// A comma- or space-separated list of model names.
+/// A comma- or whitespace-separated list of model names.
 pub fn model_list(s: &str) -> Vec<String> {
-    s.split([',', ' ']).map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect()
+    stt_contract::variables::items(s).map(str::to_string).collect()
 }
 
 impl Default for FunctionConfig {
@@ -125,6 +125,11 @@ impl From<ApiError> for Response {
     }
 }
 
+/// A model folder that cannot be read: the deployment's fault, not the client's.
+fn model_unavailable(e: stt_engine::EngineError) -> ApiError {
+    ApiError::new(503, format!("model unavailable: {e}"))
+}
+
 fn ok((content_type, body): (&'static str, Vec<u8>)) -> Response {
     Response { status: 200, content_type, headers: vec![], body, stream: None }
 }
@@ -166,7 +171,7 @@ impl Function {
     }
 
     fn model(&mut self, name: &str) -> Result<Arc<Model>, ApiError> {
-        self.models.get(name).map_err(|e| ApiError::new(503, format!("model unavailable: {e}")))
+        self.models.get(name).map_err(model_unavailable)
     }
 
     pub fn handle(&mut self, req: Request) -> Response {
@@ -182,15 +187,17 @@ impl Function {
     }
 
     fn route(&mut self, req: Request) -> Result<Response, ApiError> {
-        let Some(method) = routes::method(&req.path) else {
-            if req.path != routes::HEALTHZ {
-                self.config.api_keys.check(req.authorization.as_deref())?;
-            }
+        let method = routes::method(&req.path);
+        // A browser's preflight carries no credentials: it is answered before the key check.
+        let preflight = req.method == "OPTIONS" && method.is_some();
+        if req.path != routes::HEALTHZ && !preflight {
+            self.config.api_keys.check(req.authorization.as_deref())?;
+        }
+        let Some(method) = method else {
             return Err(ApiError::new(404, format!("no route for {} {}", req.method, req.path))
                 .code("not_found"));
         };
-        // A browser's preflight carries no credentials: it is answered before the key check.
-        if req.method == "OPTIONS" {
+        if preflight {
             return Ok(match req.origin.as_deref() {
                 Some(origin) => Response {
                     status: 204,
@@ -207,9 +214,6 @@ impl Function {
                     stream: None,
                 },
             });
-        }
-        if req.path != routes::HEALTHZ {
-            self.config.api_keys.check(req.authorization.as_deref())?;
         }
         if req.method != method {
             return Err(ApiError::new(
@@ -265,10 +269,7 @@ impl Function {
         // After the audio: a model read per request is not read for a file that is not audio.
         let name = match &plan.model {
             Some(m) => m.clone(),
-            None => self
-                .models
-                .choose(plan.needs())
-                .map_err(|e| ApiError::new(503, format!("model unavailable: {e}")))?,
+            None => self.models.choose(plan.needs()).map_err(model_unavailable)?,
         };
         let model = self.model(&name)?;
         let metering = [
