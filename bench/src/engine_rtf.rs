@@ -9,23 +9,17 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 use stt_testkit::wasi_command::{self as command, Preopen};
 
-use crate::Paths;
+use crate::{Paths, Programs};
 
 #[derive(clap::Args, Clone)]
 pub struct Args {
     #[command(flatten)]
     paths: Paths,
+    #[command(flatten)]
+    programs: Programs,
     /// Runs of each implementation on each clip; the median is reported.
     #[arg(long, default_value_t = 3)]
     reps: usize,
-    /// The native `stt` binary (default: beside this one).
-    #[arg(long)]
-    stt: Option<PathBuf>,
-    /// The `stt` command built for wasm32-wasip2.
-    #[arg(long, env = "STT_CLI_WASM")]
-    wasm: PathBuf,
-    #[arg(long, default_value = "python3")]
-    python: String,
     /// Where the report goes.
     #[arg(long, default_value = "docs/PERFORMANCE_REPORT.md")]
     out: PathBuf,
@@ -89,16 +83,16 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     let durations: BTreeMap<String, f64> =
         [("jfk.flac".to_string(), 11.0), ("dev_joined_60s.wav".to_string(), 60.0)].into();
     let model = a.paths.models.join("tiny.en");
-    let stt = crate::sibling_binary(a.stt.as_deref(), "stt")?;
+    let stt = crate::sibling_binary(a.programs.stt.as_deref(), "stt")?;
 
     // As served: `stt-host` (and Spin) compile with epoch checks, which the CPU budget needs and
     // which cost the integer kernels time (each loop head checks the epoch); without them, for
     // the int8 engine, to show that cost.
     let served = wasmtime::Engine::new(wasmtime::Config::new().epoch_interruption(true))?;
     let bare = wasmtime::Engine::default();
-    let cache = a.wasm.with_file_name("cwasm-cache");
-    let served_component = stt_host::component_cache::load(&served, &a.wasm, &cache)?;
-    let bare_component = stt_host::component_cache::load(&bare, &a.wasm, &cache)?;
+    let cache = a.programs.wasm.with_file_name("cwasm-cache");
+    let served_component = stt_host::component_cache::load(&served, &a.programs.wasm, &cache)?;
+    let bare_component = stt_host::component_cache::load(&bare, &a.programs.wasm, &cache)?;
     let mut t = Timings::new();
     for rep in 0..a.reps {
         eprintln!("round {}/{}", rep + 1, a.reps);
@@ -150,7 +144,7 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
             }
         }
 
-        faster_whisper(&a.python, &a.paths.wheels, &clips, 1, "faster-whisper", &mut t)?;
+        faster_whisper(&a.programs.python, &a.paths.wheels, &clips, 1, "faster-whisper", &mut t)?;
     }
     let report = render(&t, &durations, a.reps);
     print!("{report}");

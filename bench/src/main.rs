@@ -14,6 +14,7 @@ mod pcm;
 mod plan;
 mod plot;
 mod soak;
+mod vad;
 
 use std::path::PathBuf;
 
@@ -52,6 +53,9 @@ enum Cmd {
     /// Beam search against greedy (dev-set WER, both models) and against faster-whisper's
     /// (latency), and the cost of a decode that falls back through every temperature.
     Beam(beam::Args),
+    /// Voice activity detection's cost per minute of audio: ours natively and in wasm as
+    /// served, and the silero-vad package's ONNX model under onnxruntime.
+    Vad(vad::Args),
     /// Writes the engine's decoding of audio files as 16 kHz f32 samples (for reference runs).
     Pcm(pcm::Args),
 }
@@ -66,6 +70,20 @@ pub struct Paths {
     pub wheels: PathBuf,
 }
 
+/// The programs a side-by-side benchmark runs: our `stt` natively and built for wasm32-wasip2,
+/// and the Python that runs the reference implementation.
+#[derive(clap::Args, Clone)]
+pub struct Programs {
+    /// The native `stt` binary (default: beside this one).
+    #[arg(long)]
+    pub stt: Option<PathBuf>,
+    /// The `stt` command built for wasm32-wasip2.
+    #[arg(long, env = "STT_CLI_WASM")]
+    pub wasm: PathBuf,
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().cmd {
         Cmd::Engine(args) => engine_rtf::run(&args),
@@ -78,6 +96,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Soak(args) => soak::run(&args),
         Cmd::Pcm(args) => pcm::run(&args),
         Cmd::Beam(args) => beam::run(&args),
+        Cmd::Vad(args) => vad::run(&args),
     }
 }
 

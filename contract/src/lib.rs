@@ -8,6 +8,12 @@ pub mod defaults {
     pub const MODELS: &str = "tiny.en,base";
     /// Where the model folders are mounted in the component.
     pub const MODELS_MOUNT: &str = "/models";
+    /// The voice activity detector's folder under [`MODELS_MOUNT`] (mounted beside the served
+    /// models; the snapshot holds it too).
+    pub const VAD_MODEL: &str = "silero-vad";
+    /// Whether a request that does not send `vad_filter` gets voice activity detection
+    /// (`spin.toml`'s `vad_filter`; off, as on OpenAI's API and in faster-whisper).
+    pub const VAD_FILTER: bool = false;
     /// Largest accepted upload, bytes: OpenAI's 25 MiB.
     pub const UPLOAD_LIMIT_BYTES: usize = 25 << 20;
     /// Longest accepted audio, seconds.

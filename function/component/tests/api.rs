@@ -5,7 +5,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 use stt_component::api::{Function, FunctionConfig, Request, Response};
-use stt_component::models::Model;
+use stt_component::models::{Model, load_vad};
 use stt_testkit::http::words;
 use stt_testkit::paths::{data_dir, models_dir};
 
@@ -15,7 +15,9 @@ const JFK: &str = "and so my fellow americans ask not what your country can do f
 /// request first needs it), from the repository's model folders.
 fn function(config: FunctionConfig) -> Function {
     let root = models_dir();
-    let tiny = Model::load(&root, "tiny.en", config.precision).expect("tiny.en (make models)");
+    let vad = load_vad(&root).expect("silero-vad (make models)");
+    let tiny = Model::load(&root, "tiny.en", config.precision, Some(Arc::new(vad)))
+        .expect("tiny.en (make models)");
     let config = FunctionConfig {
         models_root: root,
         models: vec!["tiny.en".into(), "base".into()],
@@ -391,4 +393,48 @@ fn a_stream_is_text_events_and_refuses_what_it_cannot_carry() {
         assert_openai_error(&r, 400);
         assert!(r.stream.is_none(), "{fields:?}");
     }
+}
+
+/// `vad_filter` (faster-whisper's name): speech-free audio answers empty text, speech its text;
+/// a malformed value is the client's 400, a deployment without the detector a 503; the
+/// `vad_filter` variable sets the default.
+#[test]
+fn the_vad_filter_drops_what_is_not_speech() {
+    let noise = stt_testkit::media::encode(
+        "quiet_pink_noise.wav",
+        &["-f", "lavfi", "-i", "anoisesrc=d=30:c=pink:a=0.02:r=16000:s=1"],
+        &[],
+    );
+    let noise = stt_testkit::paths::read(&noise);
+    let jfk = stt_testkit::paths::read(&data_dir().join("jfk.flac"));
+    let text = |f: &mut Function, fields: &[(&str, &str)], audio: &[u8]| {
+        let (ct, body) = multipart(fields, Some(audio));
+        let r = post(f, "/v1/audio/transcriptions", &ct, body);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let v: Value = serde_json::from_slice(&r.body).expect("json");
+        v["text"].as_str().expect("text").to_string()
+    };
+    let mut f = function(FunctionConfig::default());
+    let plain = text(&mut f, &[], &noise);
+    assert!(!plain.is_empty(), "tiny.en invents text on this noise without VAD");
+    assert_eq!(text(&mut f, &[("vad_filter", "true")], &noise), "");
+    assert_eq!(words(&text(&mut f, &[("vad_filter", "True")], &jfk)), JFK);
+    let (ct, body) = multipart(&[("vad_filter", "yes")], Some(&noise));
+    let v = assert_openai_error(&post(&mut f, "/v1/audio/transcriptions", &ct, body), 400);
+    assert_eq!(v["error"]["param"], "vad_filter");
+
+    // On by default; a request may still turn it off.
+    let mut f = function(FunctionConfig { vad_filter: true, ..Default::default() });
+    assert_eq!(text(&mut f, &[], &noise), "");
+    assert_eq!(text(&mut f, &[("vad_filter", "false")], &noise), plain);
+
+    // A model loaded without the detector (its folder not mounted).
+    let root = models_dir();
+    let tiny = Model::load(&root, "tiny.en", Default::default(), None).expect("tiny.en");
+    let config =
+        FunctionConfig { models_root: root, models: vec!["tiny.en".into()], ..Default::default() };
+    let mut f = Function::with_models(config, &[Arc::new(tiny)]);
+    let (ct, body) = multipart(&[("vad_filter", "true")], Some(&jfk));
+    let v = assert_openai_error(&post(&mut f, "/v1/audio/transcriptions", &ct, body), 503);
+    assert_eq!(v["error"]["code"], "vad_unavailable");
 }

@@ -1,6 +1,7 @@
 //! The engine: a loaded model and tokenizer, and the one call that turns audio into text.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::audio::{self, AudioLimits};
 use crate::decoding::TranscribeOptions;
@@ -8,6 +9,7 @@ use crate::error::EngineError;
 use crate::model::{Config, Precision, Whisper};
 use crate::tokenizer::WhisperTokenizer;
 use crate::transcribe::{Segment, Transcript, transcribe};
+use crate::vad::{self, SpeechTimeline, Vad};
 
 pub const MODEL_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
@@ -18,6 +20,8 @@ pub struct Engine {
     pub name: String,
     pub model: Whisper,
     pub tokenizer: WhisperTokenizer,
+    /// The voice activity detector `TranscribeOptions::vad` runs, when one is attached.
+    vad: Option<Arc<Vad>>,
 }
 
 /// Reads a small file (config, tokenizer) whole.
@@ -54,7 +58,7 @@ impl Engine {
         let config = read_config(dir)?;
         let tokenizer = WhisperTokenizer::from_bytes(&read_file(&dir.join(TOKENIZER_FILE))?)?;
         let model = Whisper::from_file(&dir.join(MODEL_FILE), config, precision)?;
-        Ok(Self { name, model, tokenizer })
+        Ok(Self { name, model, tokenizer, vad: None })
     }
 
     /// The languages the model transcribes (codes such as `en`, `de`): every language token of
@@ -66,18 +70,99 @@ impl Engine {
         self.tokenizer.special.languages.iter().map(|(c, _)| c.as_str()).collect()
     }
 
+    /// Attaches the voice activity detector that requests with `TranscribeOptions::vad` use
+    /// (one loaded model can serve every engine).
+    pub fn with_vad(mut self, vad: Arc<Vad>) -> Self {
+        self.vad = Some(vad);
+        self
+    }
+
+    pub fn vad(&self) -> Option<&Arc<Vad>> {
+        self.vad.as_ref()
+    }
+
     /// Transcribes 16 kHz mono samples, freeing them as soon as the mel spectrogram is computed.
     pub fn transcribe_pcm(
         &self,
         pcm: Vec<f32>,
         options: &TranscribeOptions,
     ) -> Result<Transcript, EngineError> {
-        transcribe(&self.model, &self.tokenizer, pcm, options, &mut |_| {})
+        self.run(pcm, options, &mut |_| {})
+    }
+
+    /// With `options.vad`, only the speech the detector finds is transcribed (joined, as
+    /// faster-whisper's `vad_filter` does) and the segments are placed back in the recording's
+    /// time; audio without speech gives an empty transcript without running Whisper.
+    fn run(
+        &self,
+        pcm: Vec<f32>,
+        options: &TranscribeOptions,
+        on_segment: &mut dyn FnMut(&Segment),
+    ) -> Result<Transcript, EngineError> {
+        let Some(vad_options) = &options.vad else {
+            return transcribe(&self.model, &self.tokenizer, pcm, options, on_segment);
+        };
+        let detector = self.vad.as_ref().ok_or(EngineError::NoVad)?;
+        let duration = pcm.len() as f64 / audio::SAMPLE_RATE as f64;
+        let spans = detector.speech(&pcm, vad_options)?;
+        let speech = vad::gather(&pcm, &spans);
+        drop(pcm);
+        let timeline = SpeechTimeline::new(&spans);
+        let mut restored = |s: &Segment| {
+            let mut s = s.clone();
+            timeline.restore(&mut s);
+            on_segment(&s);
+        };
+        let mut t = transcribe(&self.model, &self.tokenizer, speech, options, &mut restored)?;
+        t.segments.iter_mut().for_each(|s| timeline.restore(s));
+        t.duration = duration;
+        Ok(t)
+    }
+
+    /// Audio cut at speech pauses into chunks of at most 30 s ([`Vad::chunks`]: the whole
+    /// recording, or with `options.vad` only its speech), each transcribed on its own and
+    /// placed back in the recording. Unlike the sequential long-form loop no window ends early
+    /// and loses what follows, and the chunks do not depend on each other: they are what a
+    /// fan-out sends to other instances. The language found in the first chunk is used for
+    /// the rest.
+    pub fn transcribe_chunked(
+        &self,
+        pcm: Vec<f32>,
+        options: &TranscribeOptions,
+        on_segment: &mut dyn FnMut(&Segment),
+    ) -> Result<Transcript, EngineError> {
+        let detector = self.vad.as_ref().ok_or(EngineError::NoVad)?;
+        let duration = pcm.len() as f64 / audio::SAMPLE_RATE as f64;
+        let chunks = detector.chunks(&pcm, options.vad.is_some())?;
+        let mut o = TranscribeOptions { vad: None, ..options.clone() };
+        let mut segments: Vec<Segment> = Vec::new();
+        let mut language = None;
+        for chunk in &chunks {
+            let t = transcribe(&self.model, &self.tokenizer, chunk.samples(&pcm), &o, &mut |_| {})?;
+            if o.language.is_none() {
+                o.language = Some(t.language.clone());
+            }
+            language.get_or_insert(t.language);
+            for mut s in t.segments {
+                chunk.restore(&mut s);
+                s.id = segments.len();
+                on_segment(&s);
+                segments.push(s);
+            }
+        }
+        let language = language.or_else(|| options.language.clone()).unwrap_or_else(|| "en".into());
+        Ok(Transcript::of_segments(segments, language, options.task, duration))
     }
 
     /// Whether this model can run `options` (beam size, task, language): the errors
     /// [`Self::transcribe_pcm`] would give before any work.
     pub fn validate(&self, options: &TranscribeOptions) -> Result<(), EngineError> {
+        if let Some(v) = &options.vad {
+            v.validate().map_err(EngineError::InvalidOption)?;
+            if self.vad.is_none() {
+                return Err(EngineError::NoVad);
+            }
+        }
         crate::transcribe::validate(&self.model.config, &self.tokenizer, options).map(|_| ())
     }
 
@@ -89,7 +174,7 @@ impl Engine {
         options: &TranscribeOptions,
         on_segment: &mut dyn FnMut(&Segment),
     ) -> Result<Transcript, EngineError> {
-        transcribe(&self.model, &self.tokenizer, pcm, options, on_segment)
+        self.run(pcm, options, on_segment)
     }
 
     /// Decodes an uploaded file of any supported format and transcribes it.

@@ -22,6 +22,8 @@ pub enum EngineError {
     NeedsMultilingual(&'static str),
     #[error("invalid option: {0}")]
     InvalidOption(String),
+    #[error("voice activity detection was asked for, but no VAD model is loaded")]
+    NoVad,
 }
 
 impl EngineError {

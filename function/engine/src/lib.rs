@@ -19,6 +19,7 @@ mod mel;
 mod model;
 mod tokenizer;
 mod transcribe;
+pub mod vad;
 
 pub use audio::AudioLimits;
 pub use decoding::timing::Word;
@@ -28,3 +29,4 @@ pub use error::EngineError;
 pub use model::Precision;
 pub use model::seam::contexts_built as audio_contexts_built;
 pub use transcribe::{MAX_BEAMS, Segment, Transcript};
+pub use vad::{Vad, VadOptions};

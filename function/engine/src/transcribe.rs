@@ -49,6 +49,19 @@ pub struct Transcript {
     pub segments: Vec<Segment>,
 }
 
+impl Transcript {
+    /// The transcript of `segments`: its text is theirs, joined.
+    pub(crate) fn of_segments(
+        segments: Vec<Segment>,
+        language: String,
+        task: Task,
+        duration: f64,
+    ) -> Self {
+        let text = segments.iter().map(|s| s.text.as_str()).collect::<String>().trim().to_string();
+        Self { text, language, task, duration, segments }
+    }
+}
+
 /// Transcribes `pcm`, telling `on_segment` each segment as soon as its window is decoded.
 pub fn transcribe(
     model: &Whisper,
@@ -253,14 +266,7 @@ fn run<B: Backend>(
             prompt_reset_since = all_tokens.len();
         }
     }
-    let text = segments.iter().map(|s| s.text.as_str()).collect::<String>().trim().to_string();
-    Ok(Transcript {
-        text,
-        language: language.unwrap_or_else(|| "en".into()),
-        task: o.task,
-        duration,
-        segments,
-    })
+    Ok(Transcript::of_segments(segments, language.unwrap_or_else(|| "en".into()), o.task, duration))
 }
 
 /// A window's segments and where the next window starts.

@@ -59,6 +59,10 @@ impl From<EngineError> for ApiError {
                 ApiError::new(400, msg).param("language").code("unsupported_language")
             }
             EngineError::InvalidOption(_) => ApiError::new(400, msg),
+            // The deployment did not mount the detector: not the client's fault.
+            EngineError::NoVad => {
+                ApiError::new(503, msg).param("vad_filter").code("vad_unavailable")
+            }
             _ => ApiError::new(500, msg).code("engine_error"),
         }
     }

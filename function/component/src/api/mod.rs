@@ -39,6 +39,8 @@ pub struct FunctionConfig {
     pub api_keys: ApiKeys,
     /// Beams at temperature 0 when a request does not say.
     pub beam_size: usize,
+    /// Voice activity detection when a request does not say (`vad_filter`).
+    pub vad_filter: bool,
     /// Origins browsers may call the API from.
     pub cors: Origins,
 }
@@ -59,6 +61,7 @@ impl Default for FunctionConfig {
             precision: Precision::default(),
             api_keys: ApiKeys::default(),
             beam_size: defaults::BEAM_SIZE,
+            vad_filter: defaults::VAD_FILTER,
             cors: Origins::None,
         }
     }

@@ -3,7 +3,7 @@
 //! before any audio is decoded.
 
 use stt_engine::format::{Granularities, ResponseFormat};
-use stt_engine::{MAX_BEAMS, Task, TranscribeOptions};
+use stt_engine::{MAX_BEAMS, Task, TranscribeOptions, VadOptions};
 
 use super::FunctionConfig;
 use super::error::ApiError;
@@ -29,6 +29,8 @@ pub struct Params {
     pub beam_size: Option<String>,
     /// `true`: Server-Sent Events as segments are decoded.
     pub stream: Option<String>,
+    /// Not OpenAI's (faster-whisper's name): transcribe only the speech Silero VAD finds.
+    pub vad_filter: Option<String>,
 }
 
 impl Params {
@@ -54,6 +56,7 @@ impl Params {
             }
             "beam_size" => self.beam_size = Some(value),
             "stream" => self.stream = Some(value),
+            "vad_filter" => self.vad_filter = Some(value),
             _ => {}
         }
     }
@@ -140,13 +143,9 @@ impl Params {
         if !granularities.word {
             granularities.segment = true;
         }
-        let stream = match self.stream.as_deref().map(str::to_ascii_lowercase).as_deref() {
-            None | Some("") | Some("false") => false,
-            Some("true") => true,
-            Some(_) => {
-                return Err(ApiError::new(400, "stream must be true or false").param("stream"));
-            }
-        };
+        let stream = flag(self.stream.as_deref(), "stream")?.unwrap_or(false);
+        let vad_filter =
+            flag(self.vad_filter.as_deref(), "vad_filter")?.unwrap_or(config.vad_filter);
         let output = match (format, route) {
             _ if stream => {
                 // The events carry text: formats with timestamps cannot be streamed.
@@ -207,10 +206,21 @@ impl Params {
             initial_prompt: self.prompt,
             beam_size,
             word_timestamps: granularities.word,
+            vad: vad_filter.then(VadOptions::default),
             ..TranscribeOptions::default()
         }
         .with_temperature(temperature);
         Ok(Plan { model, options, output })
+    }
+}
+
+/// A boolean field: `true`/`false` (any case); absent or empty is `None`.
+fn flag(value: Option<&str>, name: &'static str) -> Result<Option<bool>, ApiError> {
+    match value.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("") => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(_) => Err(ApiError::new(400, format!("{name} must be true or false")).param(name)),
     }
 }
 

@@ -50,6 +50,9 @@ pub struct TranscribeOptions {
     pub recover_trailing_speech: bool,
     /// Seed of the sampler, so that a fallback decode is reproducible.
     pub seed: u64,
+    /// Transcribe only the speech voice activity detection finds (faster-whisper's
+    /// `vad_filter` with these `vad_parameters`); needs an engine with a VAD attached.
+    pub vad: Option<crate::vad::VadOptions>,
 }
 
 impl Default for TranscribeOptions {
@@ -72,6 +75,7 @@ impl Default for TranscribeOptions {
             max_initial_timestamp: 1.0,
             recover_trailing_speech: true,
             seed: 0,
+            vad: None,
         }
     }
 }

@@ -1,9 +1,9 @@
 //! Shared by the engine's integration tests: where the real data and models are.
 #![allow(dead_code, unused_imports)] // each test crate uses a different part of these helpers
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use stt_engine::{Engine, Precision};
+use stt_engine::{Engine, Precision, Vad};
 
 pub const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
 
@@ -16,9 +16,24 @@ fn load(name: &str) -> Engine {
 fn load_with(name: &str, precision: Precision) -> Engine {
     let dir = model_dir(name);
     match Engine::load_dir_with(&dir, precision) {
-        Ok(e) => e,
+        Ok(e) => e.with_vad(vad()),
         Err(e) => panic!("{name} is not installed at {} ({e}); run `make models`", dir.display()),
     }
+}
+
+/// Silero VAD, attached to every engine here (it only runs when options ask for it).
+pub fn vad() -> Arc<Vad> {
+    static V: OnceLock<Arc<Vad>> = OnceLock::new();
+    V.get_or_init(|| {
+        let dir = model_dir("silero-vad");
+        match Vad::load_dir(&dir) {
+            Ok(v) => Arc::new(v),
+            Err(e) => {
+                panic!("silero-vad is not installed at {} ({e}); run `make models`", dir.display())
+            }
+        }
+    })
+    .clone()
 }
 
 pub fn tiny_en() -> &'static Engine {

@@ -1,0 +1,94 @@
+//! Voice activity detection: Silero VAD (the `silero-vad` package's model, `network.rs`) gives
+//! each 32 ms window a speech probability; `spans.rs` turns those into speech spans with the
+//! package's rules; `timeline.rs` joins the spans and maps times in the joined speech back.
+//! Transcribing only the speech keeps Whisper from inventing text on silence and noise.
+
+mod network;
+mod spans;
+mod timeline;
+
+use std::path::Path;
+
+pub use spans::{SpeechSpan, VadOptions};
+pub use timeline::{SpeechTimeline, cover, gather, groups};
+
+use crate::error::EngineError;
+use crate::mel::HOP_LENGTH;
+use crate::model::tensor_file::TensorFile;
+use crate::transcribe::Segment;
+
+/// The file a VAD model folder holds (`stt-models fetch silero-vad`).
+pub const VAD_MODEL_FILE: &str = "model.safetensors";
+
+pub struct Vad {
+    network: network::Network,
+}
+
+impl Vad {
+    pub fn load_dir(dir: &Path) -> Result<Self, EngineError> {
+        let file = TensorFile::open(&dir.join(VAD_MODEL_FILE))?;
+        Ok(Self { network: network::Network::load(&file)? })
+    }
+
+    /// The speech probability of each 512-sample window of 16 kHz `pcm`.
+    pub fn probabilities(&self, pcm: &[f32]) -> Result<Vec<f32>, EngineError> {
+        self.network.probabilities(pcm)
+    }
+
+    /// Where `pcm` holds speech.
+    pub fn speech(
+        &self,
+        pcm: &[f32],
+        options: &VadOptions,
+    ) -> Result<Vec<SpeechSpan>, EngineError> {
+        options.validate().map_err(EngineError::InvalidOption)?;
+        Ok(spans::speech_spans(&self.probabilities(pcm)?, pcm.len(), options))
+    }
+
+    /// `pcm` cut into chunks of at most [`CHUNK_SECONDS`] to transcribe on their own, at the
+    /// pauses Silero VAD finds with faster-whisper's `BatchedInferencePipeline` options (speech
+    /// split at silences of 160 ms; speech longer than a chunk at its longest silence).
+    /// `speech_only`: the chunks are the speech spans joined while they fit, the rest dropped, as
+    /// that pipeline does with `vad_filter`. Otherwise the chunks cover the whole recording, cut
+    /// in the middle of pauses: nothing is dropped, so speech too quiet for the detector (it is
+    /// not level-invariant) is still transcribed.
+    pub fn chunks(&self, pcm: &[f32], speech_only: bool) -> Result<Vec<Chunk>, EngineError> {
+        let spans = self.speech(pcm, &VadOptions::for_chunks(CHUNK_SECONDS))?;
+        let max = (CHUNK_SECONDS * crate::audio::SAMPLE_RATE as f32) as usize;
+        let chunks = if speech_only {
+            groups(&spans, max)
+        } else {
+            cover(&spans, pcm, max).into_iter().map(|s| vec![s]).collect()
+        };
+        Ok(chunks.into_iter().map(Chunk::new).collect())
+    }
+}
+
+/// Longest chunk of joined speech transcribed on its own: one Whisper window.
+pub const CHUNK_SECONDS: f32 = 30.0;
+
+/// A piece of a recording transcribed on its own: speech spans joined up to [`CHUNK_SECONDS`].
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    pub spans: Vec<SpeechSpan>,
+    timeline: SpeechTimeline,
+}
+
+impl Chunk {
+    fn new(spans: Vec<SpeechSpan>) -> Self {
+        let timeline = SpeechTimeline::new(&spans);
+        Self { spans, timeline }
+    }
+
+    /// The chunk's samples of the recording `pcm`.
+    pub fn samples(&self, pcm: &[f32]) -> Vec<f32> {
+        gather(pcm, &self.spans)
+    }
+
+    /// A segment of the chunk's transcript, placed in the recording; its `seek` becomes the
+    /// chunk's first mel frame there.
+    pub fn restore(&self, segment: &mut Segment) {
+        self.timeline.restore(segment);
+        segment.seek = self.spans.first().map_or(0, |s| s.start / HOP_LENGTH);
+    }
+}
