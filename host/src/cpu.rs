@@ -1,5 +1,5 @@
 //! How much CPU this process may use (cgroup v2 `cpu.max`, else the core count), and the CPU
-//! time of the current thread, which is what the instance on a slot thread has used.
+//! clock of a slot thread, which is what its instance has used.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -50,13 +50,9 @@ pub fn slots_for(cores: f64) -> usize {
     if cores.is_finite() { (cores.floor() as usize).max(1) } else { 1 }
 }
 
-/// CPU time the calling thread has used.
-pub fn thread_cpu_time() -> Duration {
-    cpu_time::ThreadTime::now().as_duration()
-}
-
-/// The CPU clock of one thread, readable from any other (a slot thread's, read when its
-/// instance's response head reaches the server, which may be before the instance yields).
+/// The CPU clock of one thread (`pthread_getcpuclockid`), readable from any other: a slot
+/// thread's, which measures its instance against the CPU budget and is read by the server when
+/// the instance's response head arrives (which may be before the instance yields).
 #[derive(Debug, Clone, Copy)]
 pub struct ThreadClock {
     clock: libc::clockid_t,
@@ -142,13 +138,12 @@ mod tests {
     }
 
     #[test]
-    fn thread_cpu_time_counts_work_not_sleep() {
-        let t0 = thread_cpu_time();
+    fn a_threads_clock_counts_work_not_sleep() {
+        let clock = ThreadClock::start_here().expect("clock");
         std::thread::sleep(Duration::from_millis(50));
-        let slept = thread_cpu_time() - t0;
-        let t1 = thread_cpu_time();
+        let slept = clock.used();
         let mut x = 1u64;
-        while thread_cpu_time() - t1 < Duration::from_millis(50) {
+        while clock.used() - slept < Duration::from_millis(50) {
             x = std::hint::black_box(x.wrapping_mul(3).wrapping_add(1));
         }
         assert!(slept < Duration::from_millis(20), "sleeping used {slept:?} of CPU");

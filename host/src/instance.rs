@@ -18,7 +18,9 @@ use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::cpu::thread_cpu_time;
+use crate::outbound::NoOutbound;
+
+use crate::cpu::ThreadClock;
 use crate::guest_log::GuestStderr;
 use crate::metrics::Metrics;
 pub use crate::report::InstanceReport;
@@ -71,6 +73,8 @@ impl ResourceLimiter for MemoryCap {
 pub struct InstanceState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
+    /// Outgoing requests are refused (`outbound.rs`).
+    outbound: NoOutbound,
     table: ResourceTable,
     variables: Variables,
     limiter: MemoryCap,
@@ -86,6 +90,7 @@ impl InstanceState {
         Self {
             wasi,
             http: WasiHttpCtx::new(),
+            outbound: NoOutbound,
             table: ResourceTable::new(),
             variables,
             limiter: MemoryCap { limit: memory_limit, report },
@@ -105,7 +110,7 @@ impl WasiView for InstanceState {
 
 impl WasiHttpView for InstanceState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: Default::default() }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outbound }
     }
 }
 
@@ -175,15 +180,14 @@ impl Prepared {
     /// `call.respond` as soon as the guest sets it; the result says how the instance ended.
     pub async fn run(&self, call: Call, limits: &Limits, metrics: &Metrics) -> Result<(), Failure> {
         let (report, cancel) = (call.report.clone(), call.cancel.clone());
-        let cpu_start = thread_cpu_time();
-        // Read by the server when the response head arrives (`x-stt-cpu-ms`).
-        if let Some(clock) = crate::cpu::ThreadClock::start_here() {
-            let _ = report.cpu.set(clock);
-        }
-        let result = self.run_inner(call, limits, metrics, cpu_start).await;
-        metrics
-            .instance_cpu_seconds
-            .inc_by((thread_cpu_time().saturating_sub(cpu_start)).as_secs_f64());
+        // This slot thread's CPU clock: the budget's measure, `stt_instance_cpu_seconds_total`'s,
+        // and read by the server when the response head arrives (`x-stt-cpu-ms`).
+        let Some(clock) = ThreadClock::start_here() else {
+            return Err(Failure::Trap("this platform has no per-thread CPU clock".into()));
+        };
+        let _ = report.cpu.set(clock);
+        let result = self.run_inner(call, limits, metrics, clock).await;
+        metrics.instance_cpu_seconds.inc_by(clock.used().as_secs_f64());
         let peak = report.peak_memory.load(Ordering::Relaxed);
         if peak > 0 {
             metrics.instance_memory_peak.observe(peak as f64);
@@ -221,7 +225,7 @@ impl Prepared {
         call: Call,
         limits: &Limits,
         metrics: &Metrics,
-        cpu_start: Duration,
+        clock: ThreadClock,
     ) -> Result<(), Failure> {
         let Call { id: request_id, req, respond, report, cancel } = call;
         let (report, cancel) = (&report, &cancel);
@@ -235,7 +239,7 @@ impl Prepared {
             if gone.is_cancelled() {
                 return Err(wasmtime::format_err!("the client went away"));
             }
-            let used = thread_cpu_time().saturating_sub(cpu_start);
+            let used = clock.used();
             let allowed = budget.allowance(rep.audio_seconds());
             if used > allowed {
                 rep.budget_exceeded.store(true, Ordering::Relaxed);

@@ -15,6 +15,7 @@ pub mod instance;
 pub mod manifest;
 pub mod memory_image;
 pub mod metrics;
+pub mod outbound;
 pub mod report;
 pub mod server;
 pub mod settings;

@@ -79,3 +79,20 @@ fn an_instance_over_its_memory_cap_gets_a_clear_error_and_the_host_serves_on() {
     // The real function fits under the same cap.
     assert_still_serves(&agent(), &host);
 }
+
+/// An instance's outgoing HTTP request is refused before any connection is made: a listener on
+/// 127.0.0.1 that the component asks for is never reached (wasmtime-wasi-http's default hook
+/// would have connected; Spin allows only `allowed_outbound_hosts`).
+#[test]
+fn an_instance_cannot_make_outgoing_requests() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let manifest = manifest_with_hog();
+    let host = start_host(&manifest, &[], &[]);
+    let (status, body, _) = hog(&host, &format!("outbound?to=http://127.0.0.1:{port}/"));
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("refused") && body.contains("HttpRequestDenied"), "{body}");
+    assert!(listener.accept().is_err(), "the instance reached the listener");
+    assert_still_serves(&agent(), &host);
+}

@@ -56,6 +56,18 @@ fn assert_openai_error(r: &Response, status: u16) -> Value {
     v
 }
 
+/// The events of a streamed response, written out as the component writes them.
+fn stream_events(r: Response) -> Vec<Value> {
+    let mut bytes = r.body.clone();
+    r.stream.expect("a stream").write_to(&mut |b| bytes.extend_from_slice(b));
+    String::from_utf8(bytes)
+        .expect("utf-8")
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).expect("event json"))
+        .collect()
+}
+
 /// Start and end seconds of each cue of an SRT or VTT document.
 fn cue_times(doc: &str) -> Vec<(f64, f64)> {
     let secs = |t: &str| -> f64 {
@@ -362,14 +374,7 @@ fn a_stream_is_text_events_and_refuses_what_it_cannot_carry() {
     let r = post(&mut f, "/v1/audio/transcriptions", &ct, body);
     assert_eq!((r.status, r.content_type), (200, "text/event-stream"));
     assert_eq!(r.header("x-stt-model"), Some("tiny.en"));
-    let mut bytes = r.body.clone();
-    r.stream.expect("a stream").write_to(&mut |b| bytes.extend_from_slice(b));
-    let events: Vec<Value> = String::from_utf8(bytes)
-        .expect("utf-8")
-        .split("\n\n")
-        .filter_map(|e| e.strip_prefix("data: "))
-        .map(|d| serde_json::from_str(d).expect("event json"))
-        .collect();
+    let events = stream_events(r);
     let (done, deltas) = events.split_last().expect("events");
     assert_eq!(done["type"], "transcript.text.done");
     let joined: String = deltas.iter().filter_map(|e| e["delta"].as_str()).collect();
@@ -422,6 +427,17 @@ fn the_vad_filter_drops_what_is_not_speech() {
     let (ct, body) = multipart(&[("vad_filter", "yes")], Some(&noise));
     let v = assert_openai_error(&post(&mut f, "/v1/audio/transcriptions", &ct, body), 400);
     assert_eq!(v["error"]["param"], "vad_filter");
+    // Streamed: no deltas, an empty done event with the recording's duration.
+    let (ct, body) = multipart(&[("vad_filter", "true"), ("stream", "true")], Some(&noise));
+    let r = post(&mut f, "/v1/audio/transcriptions", &ct, body);
+    assert_eq!(r.status, 200);
+    let events = stream_events(r);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (&events[0]["type"], &events[0]["text"]),
+        (&"transcript.text.done".into(), &"".into())
+    );
+    assert_eq!(events[0]["usage"]["seconds"], 30);
 
     // On by default; a request may still turn it off.
     let mut f = function(FunctionConfig { vad_filter: true, ..Default::default() });
