@@ -9,20 +9,12 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 use stt_testkit::wasi_command::{self as command, Preopen};
 
-use crate::{Paths, Programs};
+use crate::SideBySide;
 
 #[derive(clap::Args, Clone)]
 pub struct Args {
     #[command(flatten)]
-    paths: Paths,
-    #[command(flatten)]
-    programs: Programs,
-    /// Runs of each implementation on each clip; the median is reported.
-    #[arg(long, default_value_t = 3)]
-    reps: usize,
-    /// Where the report goes.
-    #[arg(long, default_value = "docs/PERFORMANCE_REPORT.md")]
-    out: PathBuf,
+    run: SideBySide,
 }
 
 pub(crate) type Timings = BTreeMap<(String, String), Vec<f64>>;
@@ -79,23 +71,23 @@ pub(crate) fn median(v: &[f64]) -> f64 {
 }
 
 pub fn run(a: &Args) -> anyhow::Result<()> {
-    let (clips_dir, clips) = crate::clips::jfk_and_60s(&a.paths.data)?;
+    let (clips_dir, clips) = crate::clips::jfk_and_60s(&a.run.paths.data)?;
     let durations: BTreeMap<String, f64> =
         [("jfk.flac".to_string(), 11.0), ("dev_joined_60s.wav".to_string(), 60.0)].into();
-    let model = a.paths.models.join("tiny.en");
-    let stt = crate::sibling_binary(a.programs.stt.as_deref(), "stt")?;
+    let model = a.run.paths.models.join("tiny.en");
+    let stt = crate::sibling_binary(a.run.stt.as_deref(), "stt")?;
 
     // As served: `stt-host` (and Spin) compile with epoch checks, which the CPU budget needs and
     // which cost the integer kernels time (each loop head checks the epoch); without them, for
     // the int8 engine, to show that cost.
     let served = wasmtime::Engine::new(wasmtime::Config::new().epoch_interruption(true))?;
     let bare = wasmtime::Engine::default();
-    let cache = a.programs.wasm.with_file_name("cwasm-cache");
-    let served_component = stt_host::component_cache::load(&served, &a.programs.wasm, &cache)?;
-    let bare_component = stt_host::component_cache::load(&bare, &a.programs.wasm, &cache)?;
+    let cache = a.run.wasm.with_file_name("cwasm-cache");
+    let served_component = stt_host::component_cache::load(&served, &a.run.wasm, &cache)?;
+    let bare_component = stt_host::component_cache::load(&bare, &a.run.wasm, &cache)?;
     let mut t = Timings::new();
-    for rep in 0..a.reps {
-        eprintln!("round {}/{}", rep + 1, a.reps);
+    for rep in 0..a.run.reps {
+        eprintln!("round {}/{}", rep + 1, a.run.reps);
         for precision in ["f32", "int8"] {
             // Native, candle's matrix kernels held to one thread.
             let out = Command::new(&stt)
@@ -128,7 +120,7 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
             .to_vec();
             args.extend(["/clips/jfk.flac".to_string(), "/clips/dev_joined_60s.wav".to_string()]);
             let preopens = [
-                Preopen { host: a.paths.models.clone(), guest: "/models".into() },
+                Preopen { host: a.run.paths.models.clone(), guest: "/models".into() },
                 Preopen { host: clips_dir.clone(), guest: "/clips".into() },
             ];
             let mut runs = vec![(&served, &served_component, format!("wasm {precision}"))];
@@ -144,11 +136,11 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
             }
         }
 
-        faster_whisper(&a.programs.python, &a.paths.wheels, &clips, 1, "faster-whisper", &mut t)?;
+        faster_whisper(&a.run.python, &a.run.paths.wheels, &clips, 1, "faster-whisper", &mut t)?;
     }
-    let report = render(&t, &durations, a.reps);
+    let report = render(&t, &durations, a.run.reps);
     print!("{report}");
-    write_section(&a.out, "engine-rtf", &report)?;
+    write_section(&a.run.out, "engine-rtf", &report)?;
     Ok(())
 }
 

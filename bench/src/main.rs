@@ -70,10 +70,19 @@ pub struct Paths {
     pub wheels: PathBuf,
 }
 
-/// The programs a side-by-side benchmark runs: our `stt` natively and built for wasm32-wasip2,
-/// and the Python that runs the reference implementation.
+/// What a side-by-side benchmark of our `stt` (natively and built for wasm32-wasip2) against a
+/// reference implementation (run by Python) needs: the data, the programs, how many runs, and
+/// where the report goes.
 #[derive(clap::Args, Clone)]
-pub struct Programs {
+pub struct SideBySide {
+    #[command(flatten)]
+    pub paths: Paths,
+    /// Runs of each implementation; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub reps: usize,
+    /// Where the report goes.
+    #[arg(long, default_value = "docs/PERFORMANCE_REPORT.md")]
+    pub out: PathBuf,
     /// The native `stt` binary (default: beside this one).
     #[arg(long)]
     pub stt: Option<PathBuf>,

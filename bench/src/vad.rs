@@ -5,30 +5,22 @@
 //! a test (`function/engine/tests/vad.rs`), not measured here.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, bail};
 use serde_json::Value;
 use stt_testkit::wasi_command::{self as command, Preopen};
 
+use crate::SideBySide;
 use crate::engine_rtf::{median, write_section};
-use crate::{Paths, Programs};
 
 #[derive(clap::Args, Clone)]
 pub struct Args {
     #[command(flatten)]
-    paths: Paths,
-    #[command(flatten)]
-    programs: Programs,
+    run: SideBySide,
     /// Minutes of joined dev speech to detect in.
     #[arg(long, default_value_t = 10.0)]
     minutes: f64,
-    #[arg(long, default_value_t = 3)]
-    reps: usize,
-    /// Where the report goes.
-    #[arg(long, default_value = "docs/PERFORMANCE_REPORT.md")]
-    out: PathBuf,
 }
 
 /// `vad_s` of each line `stt vad` printed.
@@ -43,24 +35,24 @@ fn vad_seconds(stdout: &str) -> anyhow::Result<f64> {
 
 pub fn run(a: &Args) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join("stt-bench-vad");
-    let clip = crate::clips::joined_clip(&a.paths.data, a.minutes * 60.0, &dir)?;
+    let clip = crate::clips::joined_clip(&a.run.paths.data, a.minutes * 60.0, &dir)?;
     let name = clip.file_name().context("clip name")?.to_string_lossy().into_owned();
     // The samples both sides read: the engine's own decoding of the clip.
     crate::pcm::run(&crate::pcm::Args { out: dir.clone(), files: vec![clip.clone()] })?;
-    let stt = crate::sibling_binary(a.programs.stt.as_deref(), "stt")?;
-    let vad_dir = a.paths.models.join(stt_contract::defaults::VAD_MODEL);
+    let stt = crate::sibling_binary(a.run.stt.as_deref(), "stt")?;
+    let vad_dir = a.run.paths.models.join(stt_contract::defaults::VAD_MODEL);
     let served = wasmtime::Engine::new(wasmtime::Config::new().epoch_interruption(true))?;
     let component = stt_host::component_cache::load(
         &served,
-        &a.programs.wasm,
-        &a.programs.wasm.with_file_name("cwasm-cache"),
+        &a.run.wasm,
+        &a.run.wasm.with_file_name("cwasm-cache"),
     )?;
-    let wheel = a.paths.wheels.join("silero_vad-6.2.3-py3-none-any.whl");
+    let wheel = a.run.paths.wheels.join("silero_vad-6.2.3-py3-none-any.whl");
     let script = stt_testkit::paths::workspace().join("bench/scripts/silero_vad_reference.py");
     let (mut native, mut wasm, mut onnx) = (Vec::new(), Vec::new(), Vec::new());
     let mut onnxruntime = String::new();
-    for rep in 0..a.reps {
-        eprintln!("round {}/{}", rep + 1, a.reps);
+    for rep in 0..a.run.reps {
+        eprintln!("round {}/{}", rep + 1, a.run.reps);
         let out = Command::new(&stt).arg("vad").arg("--model").arg(&vad_dir).arg(&clip).output()?;
         if !out.status.success() {
             bail!("native stt vad: {}", String::from_utf8_lossy(&out.stderr));
@@ -80,7 +72,7 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         wasm.push(vad_seconds(&out.stdout)?);
 
         let report = dir.join("reference.json");
-        let out = Command::new(&a.programs.python)
+        let out = Command::new(&a.run.python)
             .arg(&script)
             .arg("--wheel")
             .arg(&wheel)
@@ -115,7 +107,7 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
          wasm32-wasip2 under wasmtime with epoch checks, as `stt-host` runs instances; \
          *silero-vad package*: its `silero_vad.onnx` under onnxruntime {onnxruntime} (one \
          thread), window by window as the package's `OnnxWrapper` runs it (process CPU).\n",
-        a.minutes, a.reps,
+        a.minutes, a.run.reps,
     );
     let _ = writeln!(s, "| implementation | seconds per minute of audio | × the package |");
     let _ = writeln!(s, "|---|---:|---:|");
@@ -129,6 +121,6 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
         let _ = writeln!(s, "| {label} | {per_min:.3} | {:.2} |", per_min / reference);
     }
     print!("{s}");
-    write_section(&a.out, "vad", &s)?;
+    write_section(&a.run.out, "vad", &s)?;
     Ok(())
 }
