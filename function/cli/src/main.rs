@@ -117,7 +117,7 @@ fn vad(files: Vec<PathBuf>, model: PathBuf) -> anyhow::Result<ExitCode> {
         let started = Instant::now();
         let spans = vad.speech(&pcm.samples, &VadOptions::default())?;
         let vad_s = started.elapsed().as_secs_f64();
-        let seconds = |s: usize| s as f64 / 16_000.0;
+        let seconds = stt_engine::audio::seconds;
         let speech: Vec<[f64; 2]> =
             spans.iter().map(|s| [seconds(s.start), seconds(s.end)]).collect();
         println!(

@@ -162,20 +162,18 @@ impl Models {
 
     /// The model `name`, loaded now if it is not yet.
     pub fn get(&mut self, name: &str) -> Result<Arc<Model>, EngineError> {
-        let Some(entry) = self.entries.iter().find(|e| e.name == name) else {
+        let Some(i) = self.entries.iter().position(|e| e.name == name) else {
             return Err(EngineError::ModelFiles {
                 path: self.root.join(name).display().to_string(),
                 message: "not a served model".into(),
             });
         };
-        if let Some(m) = &entry.model {
+        if let Some(m) = &self.entries[i].model {
             return Ok(m.clone());
         }
         let vad = self.vad();
         let m = Arc::new(Model::load(&self.root, name, self.precision, vad)?);
-        if let Some(entry) = self.entries.iter_mut().find(|e| e.name == name) {
-            entry.model = Some(m.clone());
-        }
+        self.entries[i].model = Some(m.clone());
         Ok(m)
     }
 

@@ -1,7 +1,7 @@
 //! Build-time pre-initialisation: `wizer-initialize` loads the models (and the voice activity
-//! detector they share) into linear memory, and
-//! `stt-host snapshot` (wasmtime-wizer) saves the instance's memory as the component's initial
-//! state, so every per-request instance starts with the weights mapped copy-on-write.
+//! detector they share) into linear memory, and `stt-host snapshot` (wasmtime-wizer) saves the
+//! instance's memory as the component's initial state, so every per-request instance starts
+//! with the weights mapped copy-on-write.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -103,10 +103,10 @@ impl Engine {
             return transcribe(&self.model, &self.tokenizer, pcm, options, on_segment);
         };
         let detector = self.vad.as_ref().ok_or(EngineError::NoVad)?;
-        let duration = pcm.len() as f64 / audio::SAMPLE_RATE as f64;
+        let duration = audio::seconds(pcm.len());
         let spans = detector.speech(&pcm, vad_options)?;
-        let speech = vad::gather(&pcm, &spans);
-        drop(pcm);
+        let mut speech = pcm;
+        vad::keep_only(&mut speech, &spans);
         let timeline = SpeechTimeline::new(&spans);
         let mut restored = |s: &Segment| {
             let mut s = s.clone();
@@ -132,7 +132,7 @@ impl Engine {
         on_segment: &mut dyn FnMut(&Segment),
     ) -> Result<Transcript, EngineError> {
         let detector = self.vad.as_ref().ok_or(EngineError::NoVad)?;
-        let duration = pcm.len() as f64 / audio::SAMPLE_RATE as f64;
+        let duration = audio::seconds(pcm.len());
         let chunks = detector.chunks(&pcm, options.vad.is_some())?;
         let mut o = TranscribeOptions { vad: None, ..options.clone() };
         let mut segments: Vec<Segment> = Vec::new();

@@ -139,7 +139,7 @@ fn run<B: Backend>(
     let language_token = validate(model.config(), tok, o)?;
     let config = model.config();
     let multilingual = config.is_multilingual();
-    let duration = pcm.len() as f64 / 16_000.0;
+    let duration = crate::audio::seconds(pcm.len());
     let mel = log_mel_spectrogram(&pcm, config.num_mel_bins);
     // The loudest sample of each hop (mel frame), for the digital-silence check below: the
     // samples themselves (4 bytes per 1/16 000 s, 38 MB for ten minutes) are freed here

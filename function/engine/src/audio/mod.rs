@@ -57,8 +57,13 @@ pub struct Pcm16k {
 
 impl Pcm16k {
     pub fn duration_s(&self) -> f64 {
-        self.samples.len() as f64 / SAMPLE_RATE as f64
+        seconds(self.samples.len())
     }
+}
+
+/// Seconds of `samples` samples at 16 kHz.
+pub fn seconds(samples: usize) -> f64 {
+    samples as f64 / SAMPLE_RATE as f64
 }
 
 /// Decodes and resamples in one go: the entry point for bytes from a user.

@@ -10,7 +10,7 @@ mod timeline;
 use std::path::Path;
 
 pub use spans::{SpeechSpan, VadOptions};
-pub use timeline::{SpeechTimeline, cover, gather, groups};
+pub use timeline::{SpeechTimeline, cover, gather, groups, keep_only};
 
 use crate::error::EngineError;
 use crate::mel::HOP_LENGTH;

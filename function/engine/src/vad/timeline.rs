@@ -14,6 +14,21 @@ pub fn gather(pcm: &[f32], spans: &[SpeechSpan]) -> Vec<f32> {
     out
 }
 
+/// Keeps only the samples of `spans` (in order, not overlapping, as the detector gives them),
+/// joined at the front of `pcm` itself: no second copy of a long recording, which in wasm would
+/// raise the instance's memory for good.
+pub fn keep_only(pcm: &mut Vec<f32>, spans: &[SpeechSpan]) {
+    let mut at = 0;
+    for s in spans {
+        let (start, end) = (s.start.max(at), s.end.min(pcm.len()));
+        if start < end {
+            pcm.copy_within(start..end, at);
+            at += end - start;
+        }
+    }
+    pcm.truncate(at);
+}
+
 /// Consecutive spans whose joined length stays within `max_samples` (a span longer than that
 /// is a group of its own), as faster-whisper's `collect_chunks(max_duration=…)` groups them.
 pub fn groups(spans: &[SpeechSpan], max_samples: usize) -> Vec<Vec<SpeechSpan>> {
@@ -49,16 +64,13 @@ pub fn cover(spans: &[SpeechSpan], pcm: &[f32], max_samples: usize) -> Vec<Speec
         spans.windows(2).map(|w| (w[0].end, w[1].start.max(w[0].end))).collect();
     // The longest pause that starts after the piece's start (the pause it was cut in is not
     // a place to cut again) and reaches into `from..to`, cut at its quietest point before `to`.
+    // Pauses are disjoint and in order, so among equally long ones the latest wins.
     let longest = |start: usize, from: usize, to: usize| {
-        pauses
+        let &(a, b) = pauses
             .iter()
-            .filter(|&&(a, b)| a > start && b > from && a < to)
-            .filter_map(|&(a, b)| {
-                let at = quietest(pcm, a, b.min(to));
-                at.map(|at| (b - a, at))
-            })
-            .max()
-            .map(|(_, at)| at)
+            .filter(|&&(a, b)| a > start && a < b && b > from && a < to)
+            .max_by_key(|&&(a, b)| (b - a, a))?;
+        quietest(pcm, a, b.min(to))
     };
     let mut out = Vec::new();
     let mut start = 0;
@@ -116,7 +128,7 @@ impl SpeechTimeline {
             silent += s.start.saturating_sub(previous_end);
             previous_end = s.end;
             ends.push(s.end - silent);
-            silence_before.push(silent as f64 / SAMPLE_RATE as f64);
+            silence_before.push(crate::audio::seconds(silent));
         }
         Self { ends, silence_before }
     }
@@ -188,6 +200,11 @@ mod tests {
         let g = groups(&spans, 30 * S);
         assert_eq!(g, vec![vec![spans[0], spans[1]], vec![spans[2]], vec![spans[3]]]);
         assert_eq!(gather(&vec![1.0; 100], &[SpeechSpan { start: 10, end: 20 }]).len(), 10);
+        let pcm: Vec<f32> = (0..100).map(|i| i as f32).collect();
+        let spans = [SpeechSpan { start: 2, end: 5 }, SpeechSpan { start: 90, end: 120 }];
+        let mut kept = pcm.clone();
+        keep_only(&mut kept, &spans);
+        assert_eq!(kept, gather(&pcm, &spans));
     }
 
     #[test]
