@@ -10,6 +10,7 @@ mod host_proc;
 mod hpa;
 mod instances;
 mod load;
+mod long;
 mod pcm;
 mod plan;
 mod plot;
@@ -56,6 +57,9 @@ enum Cmd {
     /// Voice activity detection's cost per minute of audio: ours natively and in wasm as
     /// served, and the silero-vad package's ONNX model under onnxruntime.
     Vad(vad::Args),
+    /// A ≈ 10 min recording through `stt-host` on 1 and 2 slots: sequential (one instance)
+    /// against fan-out (chunks sent to the slots): latency, WER, first streamed delta.
+    Long(long::Args),
     /// Writes the engine's decoding of audio files as 16 kHz f32 samples (for reference runs).
     Pcm(pcm::Args),
 }
@@ -106,6 +110,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Pcm(args) => pcm::run(&args),
         Cmd::Beam(args) => beam::run(&args),
         Cmd::Vad(args) => vad::run(&args),
+        Cmd::Long(args) => long::run(&args),
     }
 }
 

@@ -23,6 +23,22 @@ pub mod defaults {
     /// Beams at temperature 0 when a request does not say (1: greedy; see docs/PERFORMANCE_REPORT.md
     /// for the measurement behind the choice).
     pub const BEAM_SIZE: usize = 1;
+    /// Audio longer than this (seconds) is cut at pauses into chunks of at most 30 s that are
+    /// transcribed independently, by other instances when the function may send requests to
+    /// itself (`spin.toml`'s `chunk_above_seconds`).
+    pub const CHUNK_ABOVE_SECONDS: f64 = 60.0;
+    /// Chunk requests one long request keeps in flight at once (`spin.toml`'s `fanout_width`).
+    pub const FANOUT_WIDTH: usize = 8;
+}
+
+/// Requests the function sends to its own app: the chunks of a long recording.
+pub mod fanout {
+    /// The authority of a request to the app itself: Spin's self request (`http://self.alt/…`,
+    /// allowed by [`ALLOWED_HOST`]); `stt-host` admits it to its own slots. A constant, never
+    /// taken from the client's request (CVE-2024-32980).
+    pub const SELF_AUTHORITY: &str = "self.alt";
+    /// The `allowed_outbound_hosts` entry that lets a component send requests to its own app.
+    pub const ALLOWED_HOST: &str = "http://self";
 }
 
 pub mod variables {
@@ -61,8 +77,12 @@ pub mod headers {
     /// Request (`stt-host`): CPU milliseconds the caller allows; lowers, never raises, the
     /// instance's budget.
     pub const CPU_BUDGET_MS: &str = "x-stt-cpu-budget-ms";
+    /// Response: how many chunks a long recording was cut into, and how many of them other
+    /// instances transcribed (`4; sent=4`); absent when the audio was transcribed whole.
+    pub const CHUNKS: &str = "x-stt-chunks";
     /// The metering headers, which a browser may read (CORS `Access-Control-Expose-Headers`).
-    pub const METERING: [&str; 5] = [MODEL, MODEL_DIGEST, COMPONENT_DIGEST, AUDIO_SECONDS, CPU_MS];
+    pub const METERING: [&str; 6] =
+        [MODEL, MODEL_DIGEST, COMPONENT_DIGEST, AUDIO_SECONDS, CPU_MS, CHUNKS];
 }
 
 #[cfg(test)]
@@ -244,5 +264,49 @@ pub mod log_line {
             assert_eq!(super::parse_audio_seconds("stt-function: audio_seconds=NaN"), None);
             assert_eq!(super::parse_audio_seconds("something else"), None);
         }
+    }
+}
+
+/// `multipart/form-data` bodies as OpenAI's routes take them: written by the function for the
+/// chunks of a long recording (and by the tests); read with multer.
+pub mod multipart {
+    /// (content type, body) of a form with text `fields` and, if given, a `file` part
+    /// (`(filename, bytes)`). The boundary is one that occurs in none of the parts.
+    pub fn form(fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> (String, Vec<u8>) {
+        let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+        let mut n = 0u32;
+        let boundary = loop {
+            let b = format!("----stt-form-boundary-{n}");
+            let clash = fields.iter().any(|(k, v)| {
+                contains(k.as_bytes(), b.as_bytes()) || contains(v.as_bytes(), b.as_bytes())
+            }) || file.is_some_and(|(_, bytes)| contains(bytes, b.as_bytes()));
+            if !clash {
+                break b;
+            }
+            n += 1;
+        };
+        let mut body =
+            Vec::with_capacity(file.map_or(0, |(_, f)| f.len()) + 256 * (fields.len() + 2));
+        for (k, v) in fields {
+            body.extend(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                )
+                .into_bytes(),
+            );
+        }
+        if let Some((name, bytes)) = file {
+            body.extend(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
+                     Content-Type: application/octet-stream\r\n\r\n"
+                )
+                .into_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend(b"\r\n");
+        }
+        body.extend(format!("--{boundary}--\r\n").into_bytes());
+        (format!("multipart/form-data; boundary={boundary}"), body)
     }
 }

@@ -59,6 +59,15 @@ impl BodyBudget {
         Self { units: Arc::new(Semaphore::new(total.div_ceil(UNIT))), reserved }
     }
 
+    /// A reservation of `bytes` already in memory (a chunk an instance sent), if there is room.
+    pub fn reserve(&self, bytes: usize) -> Result<Reservation, BodyError> {
+        let mut held = self.reservation();
+        if bytes > 0 {
+            held.grow(self, bytes)?;
+        }
+        Ok(held)
+    }
+
     fn reservation(&self) -> Reservation {
         Reservation { _permits: Vec::new(), bytes: 0, reserved: self.reserved.clone() }
     }

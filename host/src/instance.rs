@@ -18,11 +18,10 @@ use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::outbound::NoOutbound;
-
 use crate::cpu::ThreadClock;
 use crate::guest_log::GuestStderr;
 use crate::metrics::Metrics;
+use crate::outbound::Outbound;
 pub use crate::report::InstanceReport;
 use crate::settings::CpuBudget;
 use crate::variables::Variables;
@@ -52,7 +51,7 @@ impl ResourceLimiter for MemoryCap {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+        if desired > self.report.memory_limit(self.limit) {
             self.report.memory_refused.store(true, Ordering::Relaxed);
             return Ok(false);
         }
@@ -73,8 +72,8 @@ impl ResourceLimiter for MemoryCap {
 pub struct InstanceState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    /// Outgoing requests are refused (`outbound.rs`).
-    outbound: NoOutbound,
+    /// Outgoing requests: to the app itself when the component may, else refused.
+    outbound: Outbound,
     table: ResourceTable,
     variables: Variables,
     limiter: MemoryCap,
@@ -86,11 +85,12 @@ impl InstanceState {
         variables: Variables,
         memory_limit: usize,
         report: Arc<InstanceReport>,
+        outbound: Outbound,
     ) -> Self {
         Self {
             wasi,
             http: WasiHttpCtx::new(),
-            outbound: NoOutbound,
+            outbound,
             table: ResourceTable::new(),
             variables,
             limiter: MemoryCap { limit: memory_limit, report },
@@ -122,6 +122,8 @@ pub struct Prepared {
     pub variables: Variables,
     /// The component's CORS policy, which the host's own errors follow too.
     pub cors: stt_contract::cors::Origins,
+    /// Whether its instances may send requests to the app itself.
+    pub calls_self: bool,
 }
 
 /// Limits of one instance.
@@ -139,6 +141,7 @@ pub struct Call {
     pub report: Arc<InstanceReport>,
     /// Cancelled when the client goes away before the response head.
     pub cancel: CancellationToken,
+    pub outbound: Outbound,
 }
 
 pub type ResponseSender =
@@ -150,6 +153,7 @@ impl Prepared {
         request_id: Arc<str>,
         limits: &Limits,
         report: &Arc<InstanceReport>,
+        outbound: Outbound,
     ) -> wasmtime::Result<Store<InstanceState>> {
         let mut wasi = WasiCtx::builder();
         wasi.stderr(GuestStderr::new(request_id, self.id.clone(), report.clone()));
@@ -159,8 +163,13 @@ impl Prepared {
         for (host, guest) in &self.files {
             wasi.preopened_dir(host, guest, FsPerms::ReadOnly)?;
         }
-        let state =
-            InstanceState::new(wasi.build(), self.variables.clone(), limits.memory, report.clone());
+        let state = InstanceState::new(
+            wasi.build(),
+            self.variables.clone(),
+            limits.memory,
+            report.clone(),
+            outbound,
+        );
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|s| &mut s.limiter);
         Ok(store)
@@ -169,7 +178,7 @@ impl Prepared {
     /// Instantiates once without a request: proves the component links and starts (readiness).
     pub async fn warm_up(&self, limits: &Limits) -> wasmtime::Result<Duration> {
         let report = Arc::new(InstanceReport::default());
-        let mut store = self.store("warm-up".into(), limits, &report)?;
+        let mut store = self.store("warm-up".into(), limits, &report, Outbound::default())?;
         store.set_epoch_deadline(u64::MAX / 2);
         let t0 = Instant::now();
         self.pre.instantiate_async(&mut store).await?;
@@ -202,7 +211,7 @@ impl Prepared {
                 Failure::CpuBudget(limits.budget.allowance(report.audio_seconds()))
             }
             Failure::Trap(_) if report.memory_refused.load(Ordering::Relaxed) => {
-                Failure::Memory(limits.memory)
+                Failure::Memory(report.memory_limit(limits.memory))
             }
             Failure::Trap(_) if cancel.is_cancelled() => Failure::Cancelled,
             f => f,
@@ -227,10 +236,10 @@ impl Prepared {
         metrics: &Metrics,
         clock: ThreadClock,
     ) -> Result<(), Failure> {
-        let Call { id: request_id, req, respond, report, cancel } = call;
+        let Call { id: request_id, req, respond, report, cancel, outbound } = call;
         let (report, cancel) = (&report, &cancel);
         let trap = |e: wasmtime::Error| Failure::Trap(format!("{e:?}"));
-        let mut store = self.store(request_id, limits, report).map_err(trap)?;
+        let mut store = self.store(request_id, limits, report, outbound).map_err(trap)?;
         // Checked on every epoch tick while wasm runs: the CPU this thread has used against the
         // budget (which grows once the audio's length is known), and whether the client left.
         let (budget, rep, gone) = (limits.budget.clone(), report.clone(), cancel.clone());
@@ -244,6 +253,12 @@ impl Prepared {
             if used > allowed {
                 rep.budget_exceeded.store(true, Ordering::Relaxed);
                 return Err(wasmtime::format_err!("CPU budget of {allowed:?} exceeded"));
+            }
+            // A waiting parent still cutting its recording yields at each tick, so that the
+            // chunk requests it has made already go out (they are tasks of this slot thread's
+            // runtime, which otherwise runs them only when the guest blocks).
+            if rep.is_waiting_parent() {
+                return Ok(UpdateDeadline::Yield(1));
             }
             Ok(UpdateDeadline::Continue(1))
         });

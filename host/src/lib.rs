@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod memory_image;
 pub mod metrics;
 pub mod outbound;
+pub mod peer;
 pub mod report;
 pub mod server;
 pub mod settings;

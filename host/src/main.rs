@@ -72,6 +72,21 @@ struct ServeArgs {
     /// Requests that may wait for a slot before new ones get 503 [default: 2 × slots].
     #[arg(long, env = "STT_QUEUE_DEPTH")]
     queue_depth: Option<u32>,
+    /// Instances that may wait for the chunks of a long recording they sent to the app itself,
+    /// holding no slot; a long request beyond them transcribes its chunks itself [default:
+    /// slots].
+    #[arg(long, env = "STT_WAITING_PARENTS")]
+    waiting_parents: Option<u32>,
+    /// Linear memory a waiting parent may hold, MiB: an instance holding more transcribes its
+    /// chunks itself, and one that grows past it while waiting is stopped. The snapshot's
+    /// 144 MB plus a 10-minute recording and its chunks fit in the default.
+    #[arg(long, env = "STT_WAITING_PARENT_MEMORY_MB", default_value_t = 320, value_parser = clap::value_parser!(u64).range(16..=65536))]
+    waiting_parent_memory_mb: u64,
+    /// Where chunks go instead of this host's own slots: the base URL of the Service in front
+    /// of the pods (e.g. `http://stt-edge.stt.svc.cluster.local`), so one long request spreads
+    /// over pods. A chunk the peer answers 503 runs here.
+    #[arg(long, env = "STT_CHUNK_PEER_URL")]
+    chunk_peer_url: Option<hyper::Uri>,
     /// A fixed CPU budget per request, ms (instead of base + per audio second).
     #[arg(long, env = "STT_CPU_BUDGET_MS")]
     cpu_budget_ms: Option<u64>,
@@ -125,9 +140,18 @@ impl ServeArgs {
         };
         let queue_depth = self.queue_depth.map_or(2 * slots, |q| q as usize);
         let max_request_bytes = (self.max_request_mb << 20) as usize;
+        let peer = match &self.chunk_peer_url {
+            Some(u) if u.scheme_str() != Some("http") || u.authority().is_none() => {
+                anyhow::bail!("--chunk-peer-url must be an http:// URL with a host, not `{u}`")
+            }
+            p => p.clone(),
+        };
         Ok(Settings {
             slots,
             queue_depth,
+            waiting_parents: self.waiting_parents.map_or(slots, |p| p as usize),
+            waiting_parent_memory: (self.waiting_parent_memory_mb << 20) as usize,
+            chunk_peer: peer,
             budget: CpuBudget {
                 fixed: self.cpu_budget_ms.map(Duration::from_millis),
                 base: Duration::from_millis(self.cpu_budget_base_ms),

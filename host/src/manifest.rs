@@ -45,6 +45,8 @@ struct RawComponent {
     files: Vec<RawFile>,
     #[serde(default)]
     variables: BTreeMap<String, String>,
+    #[serde(default)]
+    allowed_outbound_hosts: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +65,9 @@ pub struct HttpComponent {
     pub files: Vec<(PathBuf, String)>,
     /// Component variables after template expansion with application variables.
     pub variables: BTreeMap<String, String>,
+    /// Whether the component may send requests to its own app (`allowed_outbound_hosts`
+    /// lists `http://self`); the host allows no other outgoing request.
+    pub calls_self: bool,
 }
 
 /// A Spin route: an exact path, or a prefix when it ends in `/...`.
@@ -157,6 +162,10 @@ impl App {
                     .map(|f| (base.join(&f.source), f.destination.clone()))
                     .collect(),
                 variables,
+                calls_self: comp.allowed_outbound_hosts.iter().any(|h| {
+                    let h = h.trim().trim_end_matches('/');
+                    h == stt_contract::fanout::ALLOWED_HOST || h == "http://self.alt"
+                }),
             });
         }
         Ok(Self { components })
@@ -216,6 +225,12 @@ mod tests {
             Some(defaults::MAX_DURATION_SECONDS)
         );
         assert_eq!(v["precision"], defaults::PRECISION);
+        assert_eq!(
+            v["chunk_above_seconds"].parse::<f64>().ok(),
+            Some(defaults::CHUNK_ABOVE_SECONDS)
+        );
+        assert_eq!(v["fanout_width"].parse::<usize>().ok(), Some(defaults::FANOUT_WIDTH));
+        assert!(app.components[0].calls_self, "the function may send its chunks to itself");
     }
 
     fn app(routes: &[&str]) -> App {
@@ -227,6 +242,7 @@ mod tests {
                 source: PathBuf::new(),
                 files: vec![],
                 variables: BTreeMap::new(),
+                calls_self: false,
             })
             .collect();
         App { components }

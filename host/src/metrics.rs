@@ -60,6 +60,13 @@ pub struct Metrics {
     pub connection_limit: Gauge,
     pub body_bytes: Gauge,
     pub body_budget: Gauge,
+    pub chunk_requests: Family<StatusLabels, Counter>,
+    pub waiting_parents: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    pub status: String,
 }
 
 /// Methods are label values only when HTTP defines them; any other string is `other`, so a
@@ -114,6 +121,8 @@ impl Metrics {
             connection_limit: Gauge::default(),
             body_bytes: Gauge::default(),
             body_budget: Gauge::default(),
+            chunk_requests: Family::default(),
+            waiting_parents: Gauge::default(),
         };
         // Present from the start, so that rate() over it and alerts on it work before the first
         // refusal.
@@ -222,6 +231,17 @@ impl Metrics {
             "stt_request_body_budget_bytes",
             "Bytes all request bodies together may hold; beyond it, 503",
             m.body_budget.clone(),
+        );
+        r.register(
+            "stt_chunk_requests",
+            "Requests instances sent to the app itself for a long recording's chunks, by status \
+             (not in http_requests: the recording's own request is counted there)",
+            m.chunk_requests.clone(),
+        );
+        r.register(
+            "stt_waiting_parents",
+            "Instances waiting for their chunks' answers, holding no slot",
+            m.waiting_parents.clone(),
         );
         r.register(
             "stt_ready",

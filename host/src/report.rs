@@ -13,6 +13,8 @@ pub struct InstanceReport {
     pub budget_exceeded: AtomicBool,
     pub memory_refused: AtomicBool,
     pub peak_memory: AtomicUsize,
+    /// A lower memory cap than the host's, bytes (0: none): a waiting parent's.
+    pub memory_cap: AtomicUsize,
     /// When the instance was ready to handle the request.
     pub started: OnceLock<Instant>,
     /// The CPU clock of the slot thread the instance runs on, from the instance's start.
@@ -23,6 +25,19 @@ impl InstanceReport {
     pub fn set_audio_seconds(&self, s: f64) {
         if s.is_finite() && s >= 0.0 {
             self.audio_ms.store((s * 1000.0).round().min(1e15) as u64 + 1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the instance is a waiting parent (it has sent requests to its own app).
+    pub fn is_waiting_parent(&self) -> bool {
+        self.memory_cap.load(Ordering::Relaxed) != 0
+    }
+
+    /// The memory cap that applies now: `instance_cap`, or a waiting parent's lower one.
+    pub fn memory_limit(&self, instance_cap: usize) -> usize {
+        match self.memory_cap.load(Ordering::Relaxed) {
+            0 => instance_cap,
+            cap => cap.min(instance_cap),
         }
     }
 

@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -22,18 +24,19 @@ use tokio_util::task::TaskTracker;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi::WasiView;
-use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
 use crate::admin::Health;
-use crate::body::{BodyBudget, BodyError, BodyLimits};
+use crate::body::{BodyBudget, BodyError, BodyLimits, Reservation};
 use crate::connection::{self, Activity, Ended, ReleaseAtEnd, Timeouts, Watched};
 use crate::http_error::{Response, json_error};
 use crate::instance::{Call, Failure, InstanceReport, InstanceState, Limits, Prepared};
 use crate::manifest::App;
 use crate::metrics::Metrics;
+use crate::outbound::{Outbound, SelfCall};
 use crate::settings::Settings;
-use crate::slots::{Place, Slots};
+use crate::slots::{Admission, Place, Slots};
 use crate::variables::{self, Variables};
 
 /// How often the epoch advances, i.e. how often a running instance's CPU use is checked.
@@ -57,9 +60,10 @@ pub struct Server {
 /// The engine every instance runs on; `stt-host compile` uses it too, so that the code it
 /// caches matches the server's.
 pub fn engine(settings: &Settings) -> anyhow::Result<Engine> {
-    // Room for every slot's instance plus the warm-up one; a component of the function has a
-    // handful of core instances, memories and tables (its main module and wit-component shims).
-    let n = settings.slots as u32 + 1;
+    // A component of the function has a handful of core instances, memories and tables (its
+    // main module and wit-component shims).
+    // Room for every slot's instance, every waiting parent's and the warm-up one.
+    let n = (settings.slots + settings.waiting_parents) as u32 + 1;
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(n)
         .total_core_instances(n * 16)
@@ -110,6 +114,20 @@ impl Server {
                 .with_context(context)?;
             crate::memory_image::check_fits(&wasm, settings.instance_memory)
                 .with_context(context)?;
+            // A waiting parent's cap below the memory every instance starts with would stop
+            // each one at its next allocation.
+            if c.calls_self {
+                let initial = crate::memory_image::largest_initial_memory(&wasm)
+                    .map_err(anyhow::Error::from)
+                    .with_context(context)?;
+                anyhow::ensure!(
+                    initial <= settings.waiting_parent_memory as u64,
+                    "component `{}` starts with {} MiB of memory, above the {} MiB a waiting parent may hold (STT_WAITING_PARENT_MEMORY_MB)",
+                    c.id,
+                    initial >> 20,
+                    settings.waiting_parent_memory >> 20
+                );
+            }
             let component =
                 crate::component_cache::load_bytes(&engine, &wasm, &c.source, cache_dir)
                     .with_context(context)?;
@@ -124,6 +142,7 @@ impl Server {
                     .get(stt_contract::cors::VARIABLE)
                     .map(|v| stt_contract::cors::Origins::parse(v))
                     .unwrap_or_default(),
+                calls_self: c.calls_self,
             }));
         }
         // The clock the CPU budget is checked against.
@@ -134,7 +153,12 @@ impl Server {
                 ticker.increment_epoch();
             }
         })?;
-        let slots = Slots::start(settings.slots, settings.queue_depth, metrics.clone())?;
+        let slots = Slots::start(
+            settings.slots,
+            settings.queue_depth,
+            settings.waiting_parents,
+            metrics.clone(),
+        )?;
         metrics.instance_memory_limit.set(settings.instance_memory as i64);
         metrics.body_budget.set(settings.body_budget as i64);
         metrics.connection_limit.set(settings.max_connections as i64);
@@ -245,7 +269,7 @@ impl Server {
     }
 
     async fn respond(
-        &self,
+        self: &Arc<Self>,
         req: hyper::Request<hyper::body::Incoming>,
         component: usize,
         id: Arc<str>,
@@ -288,22 +312,44 @@ impl Server {
                 .insert(hyper::header::RETRY_AFTER, hyper::header::HeaderValue::from(retry));
             return (r, None);
         };
+        let limits =
+            Limits { budget: self.limits.budget.for_caller(caller_budget), ..self.limits.clone() };
+        let run = Run { component, id, report, limits };
+        self.run(req, reservation, admission, run).await
+    }
+
+    /// Runs an admitted request in an instance; the response (or the host's error) and the
+    /// place it holds until its body ends.
+    async fn run(
+        self: &Arc<Self>,
+        req: hyper::Request<Full<Bytes>>,
+        reservation: Reservation,
+        admission: Admission,
+        run: Run,
+    ) -> (Response, Option<Place>) {
+        let Run { component, id, report, limits } = run;
         let place = admission.place();
         let (respond, response) = tokio::sync::oneshot::channel();
         let (done, ended) = tokio::sync::oneshot::channel();
         // Cancels the instance if this handler is dropped (client gone) before the response head.
         let cancel = CancellationToken::new();
         let guard = cancel.clone().drop_guard();
-        let limits =
-            Limits { budget: self.limits.budget.for_caller(caller_budget), ..self.limits.clone() };
         let (prepared, metrics) = (self.components[component].clone(), self.metrics.clone());
         let instance_report = report.clone();
-        self.slots.submit(admission, async move {
+        // Requests to the app itself (a long recording's chunks) come back here, with this
+        // request's limits.
+        let to_self = prepared.calls_self.then(|| self.self_call(id.clone(), limits.clone()));
+        let parent_memory = self.settings.waiting_parent_memory;
+        self.slots.submit(admission, move |running| async move {
             if cancel.is_cancelled() {
                 return;
             }
-            let r =
-                prepared.run(Call { id, req, respond, report, cancel }, &limits, &metrics).await;
+            let outbound = match to_self {
+                Some(call) => Outbound::to_self(call, running, report.clone(), parent_memory),
+                None => Outbound::default(),
+            };
+            let call = Call { id, req, respond, report, cancel, outbound };
+            let r = prepared.run(call, &limits, &metrics).await;
             // The body's bytes are the instance's until it is gone.
             drop(reservation);
             let _ = done.send(r);
@@ -336,6 +382,90 @@ impl Server {
             },
         };
         (resp, None)
+    }
+
+    /// How an instance of request `parent` reaches the app itself.
+    fn self_call(self: &Arc<Self>, parent: Arc<str>, limits: Limits) -> SelfCall {
+        let server = Arc::downgrade(self);
+        let next = Arc::new(AtomicU64::new(1));
+        Arc::new(move |req| {
+            let (server, parent, limits) = (server.clone(), parent.clone(), limits.clone());
+            let n = next.fetch_add(1, Ordering::Relaxed);
+            Box::pin(async move {
+                let server =
+                    server.upgrade().ok_or(wasmtime_wasi_http::Error::HttpRequestDenied)?;
+                let id: Arc<str> = format!("{parent}.{n}").into();
+                Ok(server.chunk(req, id, limits).await)
+            })
+        })
+    }
+
+    /// A request an instance sent to the app itself: sent on to the peer when one is set, else
+    /// (or when the peer is busy) admitted here, waiting for a place rather than refused, with
+    /// its parent's limits. Counted in `stt_chunk_requests`, not `http_requests`.
+    async fn chunk(
+        self: &Arc<Self>,
+        req: hyper::Request<WasiBody>,
+        id: Arc<str>,
+        limits: Limits,
+    ) -> hyper::Response<WasiBody> {
+        let t0 = Instant::now();
+        let path = req.uri().path().to_string();
+        let (parts, body) = req.into_parts();
+        let max = self.settings.max_request_bytes;
+        let bytes = match http_body_util::Limited::new(body, max).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => {
+                let r = json_error(413, "request_too_large", format!("chunk request: {e}"));
+                return self.chunk_answered(r, &id, &path, t0);
+            }
+        };
+        if let Some(peer) = &self.settings.chunk_peer {
+            match crate::peer::send(peer, &parts, bytes.clone()).await {
+                Ok(r) if r.status() != hyper::StatusCode::SERVICE_UNAVAILABLE => {
+                    return self.chunk_answered(r, &id, &path, t0);
+                }
+                Ok(_) => tracing::info!(request_id = %id, "the peer is busy: the chunk runs here"),
+                Err(e) => {
+                    tracing::warn!(request_id = %id, error = %e, "the peer failed: the chunk runs here")
+                }
+            }
+        }
+        let Some(component) = self.app.route(&path) else {
+            let r = json_error(404, "not_found", format!("no route for {path}"));
+            return self.chunk_answered(r, &id, &path, t0);
+        };
+        let reservation = match self.body_budget.reserve(bytes.len()) {
+            Ok(r) => r,
+            Err(e) => return self.chunk_answered(e.response(), &id, &path, t0),
+        };
+        let Some(admission) = self.slots.admit().await else {
+            let r = json_error(503, "server_busy", "no instance slot for the chunk");
+            return self.chunk_answered(r, &id, &path, t0);
+        };
+        let req = hyper::Request::from_parts(parts, Full::new(bytes));
+        let report = Arc::new(InstanceReport::default());
+        let run = Run { component, id: id.clone(), report, limits };
+        let (resp, place) = self.run(req, reservation, admission, run).await;
+        let resp = resp.map(|b| ReleaseAtEnd::wrap(b, Box::new(place)));
+        self.chunk_answered(resp, &id, &path, t0)
+    }
+
+    fn chunk_answered(
+        &self,
+        resp: hyper::Response<WasiBody>,
+        id: &str,
+        path: &str,
+        t0: Instant,
+    ) -> hyper::Response<WasiBody> {
+        let status = resp.status().as_u16();
+        let labels = crate::metrics::StatusLabels { status: status.to_string() };
+        self.metrics.chunk_requests.get_or_create(&labels).inc();
+        tracing::info!(
+            request_id = %id, path = %path.escape_debug(), status,
+            duration_ms = (t0.elapsed().as_secs_f64() * 1e3).round(), "chunk request"
+        );
+        resp
     }
 
     /// Accepts connections until `shutdown` resolves, then drains: returns whether every
@@ -415,6 +545,14 @@ impl Server {
         tasks.close();
         tokio::time::timeout(self.settings.drain_grace, tasks.wait()).await.is_ok()
     }
+}
+
+/// What an admitted request runs as.
+struct Run {
+    component: usize,
+    id: Arc<str>,
+    report: Arc<InstanceReport>,
+    limits: Limits,
 }
 
 /// One request's line in the log and its sample in the metrics, written when it is answered,

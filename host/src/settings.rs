@@ -61,6 +61,12 @@ pub struct Settings {
     pub slots: usize,
     /// Admitted requests that may wait for a slot; beyond it, 503 with Retry-After.
     pub queue_depth: usize,
+    /// Instances that may wait, holding no slot, for the chunks they sent to the app itself.
+    pub waiting_parents: usize,
+    /// Linear memory a waiting parent may hold, bytes.
+    pub waiting_parent_memory: usize,
+    /// Where chunks are sent instead of this host's slots (the pods' Service).
+    pub chunk_peer: Option<hyper::Uri>,
     pub budget: CpuBudget,
     /// Linear memory one instance may grow to, bytes.
     pub instance_memory: usize,

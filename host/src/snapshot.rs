@@ -87,6 +87,7 @@ pub async fn snapshot(
         variables,
         usize::MAX,
         Arc::new(InstanceReport::default()),
+        Default::default(),
     );
     let mut store = Store::new(&engine, state);
     // wizer reads the whole linear memory back through one call; the default cap on data

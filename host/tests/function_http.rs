@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use common::{
-    HostKind, Server, agent, assert_still_serves, data_dir, multipart, openai_error, start_on,
-    transcribe_jfk,
+    HostKind, Server, agent, assert_still_serves, data_dir, long_jfk, multipart, openai_error,
+    start_on, transcribe_jfk,
 };
 use stt_testkit::http::{get, post};
 
@@ -40,7 +40,11 @@ on_both_hosts!(
     beam_size_comes_from_the_request_or_the_spin_variable,
     streamed_text_arrives_window_by_window,
     the_vad_filter_keeps_speech_in_place_and_drops_noise,
+    a_long_recording_fans_out_to_other_instances,
 );
+
+/// Long files transcribed whole, in one instance (not cut into chunks).
+const WHOLE: (&str, &str) = ("SPIN_VARIABLE_CHUNK_ABOVE_SECONDS", "3600");
 
 /// The common requests; returns the server and the 415 response's `x-request-id` (`stt-host`
 /// only) for the host-specific checks.
@@ -587,23 +591,12 @@ fn read_events(
     events
 }
 
-/// A 66 s file (jfk.flac six times: three windows).
-fn long_jfk() -> Vec<u8> {
-    let jfk = data_dir().join("jfk.flac");
-    let long = stt_testkit::media::encode(
-        "jfk_x6.flac",
-        &["-stream_loop", "5", "-i", &jfk.display().to_string()],
-        &[],
-    );
-    std::fs::read(&long).expect("66 s clip")
-}
-
 /// `stream=true`: the head and each window's text arrive while later windows are decoded (a
-/// 66 s file, three windows), the deltas join to the text the same request gives unstreamed,
-/// and the last event is `transcript.text.done`.
+/// 66 s file, three windows, transcribed whole in one instance), the deltas join to the text the
+/// same request gives unstreamed, and the last event is `transcript.text.done`.
 fn streamed_text_arrives_window_by_window(kind: HostKind) {
     let audio = long_jfk();
-    let host = start_on(kind, &[]);
+    let host = start_on(kind, &[WHOLE]);
     let agent = agent();
     let url = format!("{}/v1/audio/transcriptions", host.base);
     let (ct, body) = stt_testkit::http::multipart(&[], Some(("long.flac", &audio)));
@@ -636,7 +629,7 @@ fn streamed_text_arrives_window_by_window(kind: HostKind) {
 #[test]
 fn a_stream_stopped_by_its_budget_ends_with_an_error_event() {
     let audio = long_jfk();
-    let host = start_on(HostKind::SttHost, &[]);
+    let host = start_on(HostKind::SttHost, &[WHOLE]);
     let agent = agent();
     let url = format!("{}/v1/audio/transcriptions", host.base);
     let (ct, body) = stt_testkit::http::multipart(&[], Some(("long.flac", &audio)));
@@ -716,4 +709,50 @@ fn the_vad_filter_keeps_speech_in_place_and_drops_noise(kind: HostKind) {
         b"not audio",
     );
     assert_eq!((status, openai_error(&text)["param"].clone()), (400, "vad_filter".into()));
+}
+
+/// A 66 s file (over `chunk_above_seconds`) is cut into chunks that the function sends to the
+/// app itself: new instances under Spin, the host's own slots under `stt-host`. The answer says
+/// every chunk was sent, its segments are in order and in the recording's time, the words of
+/// all six copies are there, and a streamed request's deltas join to the same text.
+fn a_long_recording_fans_out_to_other_instances(kind: HostKind) {
+    let audio = long_jfk();
+    let host = start_on(kind, &[]);
+    let agent = agent();
+    let url = format!("{}/v1/audio/transcriptions", host.base);
+    let (ct, body) = stt_testkit::http::multipart(
+        &[("response_format", "verbose_json")],
+        Some(("long.flac", &audio)),
+    );
+    let mut r = agent.post(&url).header("content-type", &ct).send(&body[..]).expect("POST");
+    let chunks = r.headers().get("x-stt-chunks").and_then(|v| v.to_str().ok()).map(String::from);
+    let text = r.body_mut().read_to_string().expect("body");
+    assert_eq!(r.status(), 200, "{text}");
+    let chunks = chunks.expect("x-stt-chunks");
+    let (n, sent) = chunks.split_once("; sent=").expect("`N; sent=M`");
+    assert!(n.parse::<usize>().is_ok_and(|n| n >= 3), "{chunks}");
+    assert_eq!(n, sent, "every chunk went to another instance");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let segments = v["segments"].as_array().expect("segments");
+    let starts: Vec<f64> = segments.iter().filter_map(|s| s["start"].as_f64()).collect();
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "{starts:?}");
+    assert!(starts.last().is_some_and(|&s| s > 50.0), "the last copy is placed last: {starts:?}");
+    let words = stt_testkit::http::words(v["text"].as_str().unwrap_or_default());
+    for phrase in ["my fellow americans", "what you can do for your country"] {
+        assert_eq!(words.matches(phrase).count(), 6, "{words}");
+    }
+
+    let (ct, body) =
+        stt_testkit::http::multipart(&[("stream", "true")], Some(("long.flac", &audio)));
+    let r = agent.post(&url).header("content-type", &ct).send(&body[..]).expect("POST");
+    let events = read_events(r, std::time::Instant::now());
+    let (_, done) = events.last().expect("events");
+    assert_eq!(done["type"], "transcript.text.done", "{events:?}");
+    let joined: String = events
+        .iter()
+        .filter(|(_, e)| e["type"] == "transcript.text.delta")
+        .filter_map(|(_, e)| e["delta"].as_str())
+        .collect();
+    assert_eq!(joined, v["text"].as_str().unwrap_or_default());
+    assert_eq!(done["text"], v["text"]);
 }

@@ -220,8 +220,12 @@ def check_deployment(objs, where, guide_numbers):
     slots = int(env["STT_INSTANCE_SLOTS"])
     check(env.get("WHISPER_N_THREADS") == env["STT_INSTANCE_SLOTS"], f"{where}: WHISPER_N_THREADS = STT_INSTANCE_SLOTS = {slots}")
     check(slots == int(cpu_cores(res["limits"]["cpu"])), f"{where}: one slot per core of the CPU limit ({slots})")
-    used = slots * int(env["STT_INSTANCE_MEMORY_MB"]) + 512
-    check(used <= mib(res["limits"]["memory"]), f"{where}: slots × instance memory + 512 MiB ≤ memory limit ({used} MiB)")
+    parents = int(env.get("STT_WAITING_PARENTS", slots)) * int(env.get("STT_WAITING_PARENT_MEMORY_MB", 320))
+    used = slots * int(env["STT_INSTANCE_MEMORY_MB"]) + parents + 512
+    check(
+        used <= mib(res["limits"]["memory"]),
+        f"{where}: slots × instance memory + waiting parents × their memory + 512 MiB ≤ memory limit ({used} MiB)",
+    )
     longest = int(env["STT_CPU_BUDGET_BASE_MS"]) / 1000 + float(env["STT_CPU_BUDGET_PER_AUDIO_SECOND"]) * float(
         env["SPIN_VARIABLE_MAX_DURATION_SECONDS"]
     )

@@ -12,27 +12,7 @@ pub fn agent() -> ureq::Agent {
 
 /// A `multipart/form-data` body with `fields` and, if given, a `file` part: (content type, body).
 pub fn multipart(fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> (String, Vec<u8>) {
-    let b = "----stt-test-boundary";
-    let mut body = Vec::new();
-    for (k, v) in fields {
-        body.extend(
-            format!("--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
-                .into_bytes(),
-        );
-    }
-    if let Some((name, bytes)) = file {
-        body.extend(
-            format!(
-                "--{b}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
-                 Content-Type: application/octet-stream\r\n\r\n"
-            )
-            .into_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend(b"\r\n");
-    }
-    body.extend(format!("--{b}--\r\n").into_bytes());
-    (format!("multipart/form-data; boundary={b}"), body)
+    stt_contract::multipart::form(fields, file)
 }
 
 /// POSTs `body` as `content_type`: the status and the body's text.

@@ -12,6 +12,7 @@ pub struct Component {
     source: PathBuf,
     files: Vec<(PathBuf, String)>,
     variables: Vec<(String, String)>,
+    allowed_outbound_hosts: Vec<String>,
 }
 
 impl Component {
@@ -23,14 +24,18 @@ impl Component {
             source: absolute(source),
             files: Vec::new(),
             variables: Vec::new(),
+            allowed_outbound_hosts: Vec::new(),
         }
     }
 
     /// The function: `source` on `/...` serving the default models, each folder of `models`
-    /// (and the VAD's) mounted under `/models`, as the project's spin.toml serves it.
+    /// (and the VAD's) mounted under `/models`, allowed to send requests to its own app, as the
+    /// project's spin.toml serves it.
     pub fn function(source: &Path, models: &Path) -> Self {
         use stt_contract::defaults::{MODELS, MODELS_MOUNT, VAD_MODEL};
-        let mut c = Self::new("stt", "/...", source).variable("models", MODELS);
+        let mut c = Self::new("stt", "/...", source)
+            .variable("models", MODELS)
+            .allow_outbound(stt_contract::fanout::ALLOWED_HOST);
         for name in MODELS.split(',').chain([VAD_MODEL]) {
             c = c.mount(&models.join(name), &format!("{MODELS_MOUNT}/{name}"));
         }
@@ -44,6 +49,18 @@ impl Component {
 
     pub fn variable(mut self, name: &str, value: &str) -> Self {
         self.variables.push((name.into(), value.into()));
+        self
+    }
+
+    /// An `allowed_outbound_hosts` entry.
+    pub fn allow_outbound(mut self, host: &str) -> Self {
+        self.allowed_outbound_hosts.push(host.into());
+        self
+    }
+
+    /// No `allowed_outbound_hosts` at all.
+    pub fn no_outbound(mut self) -> Self {
+        self.allowed_outbound_hosts.clear();
         self
     }
 }
@@ -68,6 +85,11 @@ pub fn write(name: &str, components: &[Component]) -> PathBuf {
                 .map(|(h, g)| format!("{{ source = \"{}\", destination = \"{g}\" }}", h.display()))
                 .collect();
             let _ = writeln!(text, "files = [{}]", files.join(", "));
+        }
+        if !c.allowed_outbound_hosts.is_empty() {
+            let hosts: Vec<String> =
+                c.allowed_outbound_hosts.iter().map(|h| format!("\"{h}\"")).collect();
+            let _ = writeln!(text, "allowed_outbound_hosts = [{}]", hosts.join(", "));
         }
         if !c.variables.is_empty() {
             let _ = writeln!(text, "[component.{}.variables]", c.id);

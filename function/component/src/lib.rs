@@ -7,6 +7,8 @@ pub mod models;
 #[cfg(target_arch = "wasm32")]
 mod preload;
 #[cfg(target_arch = "wasm32")]
+mod self_requests;
+#[cfg(target_arch = "wasm32")]
 mod spin;
 #[cfg(target_arch = "wasm32")]
 mod variables;

@@ -13,7 +13,7 @@ fn log_audio_seconds(seconds: f64) {
 
 /// A header's first value as text.
 fn header(req: &IncomingRequest, name: &str) -> Option<String> {
-    let values = req.headers().get(&name.to_string());
+    let values = req.headers().get(name);
     values.first().and_then(|v| String::from_utf8(v.clone()).ok())
 }
 
@@ -38,6 +38,7 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
             // any other configured model is read from its folder by the request that needs it.
             Function::with_models(crate::variables::config(), crate::preload::models())
                 .component_digest(crate::preload::component_digest())
+                .dispatch(std::rc::Rc::new(crate::self_requests::SelfRequests))
                 .observe_audio(log_audio_seconds)
                 .handle(request)
         }
@@ -65,7 +66,10 @@ async fn handle(req: IncomingRequest, out: ResponseOutparam) {
     // The head is on its way; a streamed body is written event by event while the model runs.
     let mut open = write_all(&r.body);
     if let Some(events) = r.stream {
-        events.write_to(&mut |bytes| open = open && write_all(bytes));
+        events.write_to(&mut |bytes| {
+            open = open && write_all(bytes);
+            open
+        });
     }
     drop(stream);
     let _ = OutgoingBody::finish(body, None);

@@ -29,6 +29,14 @@ pub(crate) fn config() -> FunctionConfig {
             .unwrap_or(d.beam_size),
         vad_filter: var("vad_filter").and_then(|v| v.parse().ok()).unwrap_or(d.vad_filter),
         cors: var(cors::VARIABLE).map(|o| Origins::parse(&o)).unwrap_or(d.cors),
+        chunk_above_s: var("chunk_above_seconds")
+            .and_then(|v| v.parse().ok())
+            .filter(|s: &f64| !s.is_nan())
+            .unwrap_or(d.chunk_above_s),
+        fanout_width: var("fanout_width")
+            .and_then(|v| v.parse().ok())
+            .filter(|w| *w >= 1)
+            .unwrap_or(d.fanout_width),
         ..d
     }
 }

@@ -2,8 +2,11 @@
 //! over HTTP once the host serves the component).
 
 use serde_json::Value;
+use std::rc::Rc;
 use std::sync::Arc;
 
+use stt_component::api::chunks::{ChunkResponse, Dispatch, MakeRequest, TakeAnswer};
+use stt_component::api::error::ApiError;
 use stt_component::api::{Function, FunctionConfig, Request, Response};
 use stt_component::models::{Model, load_vad};
 use stt_testkit::http::words;
@@ -59,11 +62,14 @@ fn assert_openai_error(r: &Response, status: u16) -> Value {
 /// The events of a streamed response, written out as the component writes them.
 fn stream_events(r: Response) -> Vec<Value> {
     let mut bytes = r.body.clone();
-    r.stream.expect("a stream").write_to(&mut |b| bytes.extend_from_slice(b));
+    r.stream.expect("a stream").write_to(&mut |b| {
+        bytes.extend_from_slice(b);
+        true
+    });
     String::from_utf8(bytes)
         .expect("utf-8")
         .split("\n\n")
-        .filter_map(|e| e.strip_prefix("data: "))
+        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
         .map(|d| serde_json::from_str(d).expect("event json"))
         .collect()
 }
@@ -453,4 +459,149 @@ fn the_vad_filter_drops_what_is_not_speech() {
     let (ct, body) = multipart(&[("vad_filter", "true")], Some(&jfk));
     let v = assert_openai_error(&post(&mut f, "/v1/audio/transcriptions", &ct, body), 503);
     assert_eq!(v["error"]["code"], "vad_unavailable");
+}
+
+/// Another instance of the app, in this process: each chunk request is answered by a second
+/// `Function` (the real handler), up to `width` at a time and, within them, last first, so that
+/// answers arrive out of order. `refuse` makes every request unsendable; `fail` answers chunk
+/// requests with that status and an error body instead.
+struct InProcess {
+    other: std::cell::RefCell<Function>,
+    refuse: bool,
+    fail: Option<u16>,
+    sent: std::cell::Cell<usize>,
+}
+
+impl Dispatch for InProcess {
+    fn send_all(
+        &self,
+        width: usize,
+        make: &mut MakeRequest<'_>,
+        done: &mut TakeAnswer<'_>,
+    ) -> Result<(), ApiError> {
+        let mut next = 0;
+        loop {
+            let mut batch = Vec::new();
+            while batch.len() < width {
+                let Some(r) = make(next)? else { break };
+                batch.push((next, r));
+                next += 1;
+            }
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for (i, r) in batch.into_iter().rev() {
+                self.sent.set(self.sent.get() + 1);
+                let answer = match (self.refuse, self.fail) {
+                    (true, _) => None,
+                    (false, Some(status)) => Some(ChunkResponse {
+                        status,
+                        body: ApiError::new(status, "stopped").code("cpu_budget_exceeded").body(),
+                    }),
+                    (false, None) => {
+                        let r = self.other.borrow_mut().handle(Request {
+                            method: "POST".into(),
+                            path: r.path.into(),
+                            query: String::new(),
+                            content_type: Some(r.content_type),
+                            authorization: r.authorization,
+                            origin: None,
+                            body: r.body,
+                        });
+                        Some(ChunkResponse { status: r.status, body: r.body })
+                    }
+                };
+                done(i, answer)?;
+            }
+        }
+    }
+}
+
+/// A long recording (the 83 s long-form join, as a WAV file) is cut into chunks, each a request
+/// another instance answers, and put back together in order: the same transcript as the engine's
+/// own chunked transcription, every clip there, streamed deltas in order. When requests cannot
+/// be sent the chunks are transcribed here; a chunk that fails fails the request.
+#[test]
+fn a_long_recording_goes_out_in_chunks_and_comes_back_in_order() {
+    use stt_testkit::wer::{LONG_FORM_CLIPS, join_clips};
+    let pcm = join_clips(&data_dir().join("dev"), LONG_FORM_CLIPS).expect("decode");
+    let wav = stt_engine::audio::wav_f32(&pcm).expect("wav");
+    let reference = {
+        let root = models_dir();
+        let vad = Arc::new(load_vad(&root).expect("vad"));
+        let tiny = Model::load(&root, "tiny.en", Default::default(), Some(vad)).expect("tiny");
+        tiny.engine
+            .transcribe_chunked(pcm.clone(), &Default::default(), &mut |_| {})
+            .expect("chunked")
+    };
+    let with = |refuse: bool, fail: Option<u16>| {
+        let d = Rc::new(InProcess {
+            other: function(FunctionConfig::default()).into(),
+            refuse,
+            fail,
+            sent: 0.into(),
+        });
+        let config = FunctionConfig { fanout_width: 3, ..Default::default() };
+        (function(config).dispatch(d.clone()), d)
+    };
+    let verbose = [("response_format", "verbose_json")];
+
+    let (mut f, d) = with(false, None);
+    let (ct, body) = multipart(&verbose, Some(&wav));
+    let r = post(&mut f, "/v1/audio/transcriptions", &ct, body);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let n = d.sent.get();
+    assert!(n >= 3, "83 s is at least three chunks, sent {n}");
+    assert_eq!(r.header("x-stt-chunks"), Some(format!("{n}; sent={n}").as_str()));
+    let v: Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(v["text"], reference.text.as_str());
+    let segments = v["segments"].as_array().expect("segments");
+    assert_eq!(segments.len(), reference.segments.len());
+    for (s, want) in segments.iter().zip(&reference.segments) {
+        assert_eq!(s["id"], want.id);
+        assert!((s["start"].as_f64().unwrap_or(-1.0) - want.start).abs() < 1e-6, "{s}");
+        assert!((s["end"].as_f64().unwrap_or(-1.0) - want.end).abs() < 1e-6, "{s}");
+    }
+    assert_eq!(
+        v["duration"].as_f64().map(|d| (d * 100.0).round()),
+        Some((pcm.len() as f64 / 160.0).round())
+    );
+
+    // Streamed: the deltas, in order, are the text.
+    let (ct, body) = multipart(&[("stream", "true")], Some(&wav));
+    let events = stream_events(post(&mut f, "/v1/audio/transcriptions", &ct, body));
+    let deltas: String = events
+        .iter()
+        .filter(|e| e["type"] == "transcript.text.delta")
+        .filter_map(|e| e["delta"].as_str())
+        .collect();
+    assert_eq!(deltas, reference.text);
+    assert_eq!(events.last().map(|e| e["text"].clone()), Some(reference.text.clone().into()));
+
+    // No request can be sent: the chunks are transcribed here, to the same text.
+    let (mut f, _) = with(true, None);
+    let (ct, body) = multipart(&[], Some(&wav));
+    let r = post(&mut f, "/v1/audio/transcriptions", &ct, body);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-stt-chunks"), Some(format!("{n}; sent=0").as_str()));
+    let v: Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(v["text"], reference.text.as_str());
+
+    // A chunk stopped by its budget fails the request with the chunk's status, saying which.
+    let (mut f, _) = with(false, Some(504));
+    let (ct, body) = multipart(&[], Some(&wav));
+    let v = assert_openai_error(&post(&mut f, "/v1/audio/transcriptions", &ct, body), 504);
+    assert_eq!(v["error"]["code"], "chunk_failed");
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("chunk ") && message.contains("cpu_budget_exceeded"), "{message}");
+    // Streamed, the failure is the last event.
+    let (ct, body) = multipart(&[("stream", "true")], Some(&wav));
+    let events = stream_events(post(&mut f, "/v1/audio/transcriptions", &ct, body));
+    assert_eq!(events.last().map(|e| e["error"]["code"].clone()), Some("chunk_failed".into()));
+
+    // Up to the threshold, the recording is transcribed whole.
+    let config = FunctionConfig { chunk_above_s: 120.0, ..Default::default() };
+    let (ct, body) = multipart(&[], Some(&wav));
+    let r = post(&mut function(config), "/v1/audio/transcriptions", &ct, body);
+    assert_eq!((r.status, r.header("x-stt-chunks")), (200, None));
 }

@@ -4,12 +4,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::audio::{self, AudioLimits};
+use crate::chunked::ChunkedTranscription;
 use crate::decoding::TranscribeOptions;
 use crate::error::EngineError;
 use crate::model::{Config, Precision, Whisper};
 use crate::tokenizer::WhisperTokenizer;
 use crate::transcribe::{Segment, Transcript, transcribe};
-use crate::vad::{self, SpeechTimeline, Vad};
+use crate::vad::{self, Chunk, SpeechTimeline, Vad};
 
 pub const MODEL_FILE: &str = "model.safetensors";
 pub const CONFIG_FILE: &str = "config.json";
@@ -123,35 +124,92 @@ impl Engine {
     /// recording, or with `options.vad` only its speech), each transcribed on its own and
     /// placed back in the recording. Unlike the sequential long-form loop no window ends early
     /// and loses what follows, and the chunks do not depend on each other: they are what a
-    /// fan-out sends to other instances. The language found in the first chunk is used for
-    /// the rest.
+    /// fan-out sends to other instances ([`Self::chunk`], [`Self::chunk_options`],
+    /// [`Self::transcribe_chunk`] are its steps).
     pub fn transcribe_chunked(
         &self,
         pcm: Vec<f32>,
         options: &TranscribeOptions,
         on_segment: &mut dyn FnMut(&Segment),
     ) -> Result<Transcript, EngineError> {
+        let mut job = self.chunk(&pcm, options)?;
+        let o = self.chunk_options(&pcm, &job, options)?;
+        let mut i = 0;
+        loop {
+            if i == job.chunks().len() && !self.cut_next(&pcm, &mut job)? {
+                break;
+            }
+            let Some(chunk) = job.chunks().get(i) else { break };
+            let t = self.transcribe_chunk(chunk.samples(&pcm), &o)?;
+            job.complete(i, t.segments, on_segment);
+            i += 1;
+        }
+        Ok(job.finish(o.language.unwrap_or_else(|| "en".into()), options.task))
+    }
+
+    /// `pcm` cut into chunks to transcribe on their own (speech only with `options.vad`, all
+    /// at once). The whole recording is cut chunk by chunk: the first here, each next one by
+    /// [`Self::cut_next`], so that a chunk can be transcribed (elsewhere) while the next is cut.
+    pub fn chunk(
+        &self,
+        pcm: &[f32],
+        options: &TranscribeOptions,
+    ) -> Result<ChunkedTranscription, EngineError> {
         let detector = self.vad.as_ref().ok_or(EngineError::NoVad)?;
         let duration = audio::seconds(pcm.len());
-        let chunks = detector.chunks(&pcm, options.vad.is_some())?;
-        let mut o = TranscribeOptions { vad: None, ..options.clone() };
-        let mut segments: Vec<Segment> = Vec::new();
-        let mut language = None;
-        for chunk in &chunks {
-            let t = transcribe(&self.model, &self.tokenizer, chunk.samples(&pcm), &o, &mut |_| {})?;
-            if o.language.is_none() {
-                o.language = Some(t.language.clone());
-            }
-            language.get_or_insert(t.language);
-            for mut s in t.segments {
-                chunk.restore(&mut s);
-                s.id = segments.len();
-                on_segment(&s);
-                segments.push(s);
-            }
+        if options.vad.is_some() {
+            return Ok(ChunkedTranscription::new(detector.chunks(pcm, true)?, None, duration));
         }
-        let language = language.or_else(|| options.language.clone()).unwrap_or_else(|| "en".into());
-        Ok(Transcript::of_segments(segments, language, options.task, duration))
+        let mut job = ChunkedTranscription::new(Vec::new(), Some(0), duration);
+        self.cut_next(pcm, &mut job)?;
+        Ok(job)
+    }
+
+    /// Cuts the next chunk of `job`, if the recording has more; whether it had.
+    pub fn cut_next(
+        &self,
+        pcm: &[f32],
+        job: &mut ChunkedTranscription,
+    ) -> Result<bool, EngineError> {
+        let Some(from) = job.rest_from() else { return Ok(false) };
+        if from >= pcm.len() {
+            job.extend(Vec::new(), None);
+            return Ok(false);
+        }
+        let detector = self.vad.as_ref().ok_or(EngineError::NoVad)?;
+        let end = detector.next_cut(pcm, from)?;
+        job.extend(vec![Chunk::whole(from, end)], (end < pcm.len()).then_some(end));
+        Ok(true)
+    }
+
+    /// The options every chunk of `job` is transcribed with: no voice activity detection (the
+    /// chunks are cut already) and one language, the request's or the one spoken at the start
+    /// of the first chunk.
+    pub fn chunk_options(
+        &self,
+        pcm: &[f32],
+        job: &ChunkedTranscription,
+        options: &TranscribeOptions,
+    ) -> Result<TranscribeOptions, EngineError> {
+        self.validate(&TranscribeOptions { vad: None, ..options.clone() })?;
+        let language = match (&options.language, job.chunks().first()) {
+            (Some(l), _) => Some(l.clone()),
+            (None, Some(first)) => {
+                Some(crate::transcribe::detect(&self.model, &self.tokenizer, &first.samples(pcm))?)
+            }
+            (None, None) => None,
+        };
+        Ok(TranscribeOptions { vad: None, language, ..options.clone() })
+    }
+
+    /// One chunk's transcript, timed within the chunk.
+    pub fn transcribe_chunk(
+        &self,
+        samples: Vec<f32>,
+        options: &TranscribeOptions,
+    ) -> Result<Transcript, EngineError> {
+        let o = TranscribeOptions { vad: None, ..options.clone() };
+        transcribe(&self.model, &self.tokenizer, samples, &o, &mut |_| {})
     }
 
     /// Whether this model can run `options` (beam size, task, language): the errors

@@ -9,6 +9,7 @@
 //! decoding an upload before the model runs, and [`format`] for the response formats.
 
 pub mod audio;
+pub mod chunked;
 mod compression;
 mod decoding;
 mod engine;
@@ -22,6 +23,7 @@ mod transcribe;
 pub mod vad;
 
 pub use audio::AudioLimits;
+pub use chunked::ChunkedTranscription;
 pub use decoding::timing::Word;
 pub use decoding::{Task, TranscribeOptions};
 pub use engine::Engine;

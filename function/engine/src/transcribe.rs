@@ -9,7 +9,7 @@ use crate::decoding::{
     decode_with_fallback, detect_language, sot_sequence,
 };
 use crate::error::EngineError;
-use crate::mel::{HOP_LENGTH, N_FRAMES, log_mel_spectrogram};
+use crate::mel::{HOP_LENGTH, N_FRAMES, N_SAMPLES, log_mel_spectrogram};
 use crate::model::{Backend, Whisper, WithBackend};
 use crate::tokenizer::WhisperTokenizer;
 
@@ -85,6 +85,33 @@ impl WithBackend for Transcription<'_> {
 
     fn run<B: Backend>(self, model: &B) -> Self::Output {
         run(model, self.tok, self.pcm, self.o, self.on_segment)
+    }
+}
+
+/// The spoken language of `pcm`'s first 30 s as the transcription loop detects it (from the
+/// first window's audio context); English for a model that is not multilingual.
+pub fn detect(model: &Whisper, tok: &WhisperTokenizer, pcm: &[f32]) -> Result<String, EngineError> {
+    model.with_backend(Detection { tok, pcm })
+}
+
+struct Detection<'a> {
+    tok: &'a WhisperTokenizer,
+    pcm: &'a [f32],
+}
+
+impl WithBackend for Detection<'_> {
+    type Output = Result<String, EngineError>;
+
+    fn run<B: Backend>(self, model: &B) -> Self::Output {
+        let config = model.config();
+        if !config.is_multilingual() {
+            return Ok("en".into());
+        }
+        let head = &self.pcm[..self.pcm.len().min(N_SAMPLES)];
+        let mel = log_mel_spectrogram(head, config.num_mel_bins);
+        let frames = mel.n_frames.saturating_sub(N_FRAMES).min(N_FRAMES);
+        let ctx = model.encode(&mel.window(0, frames))?;
+        detect_language(model, &ctx, self.tok).map(|(code, _)| code)
     }
 }
 

@@ -74,3 +74,14 @@ pub fn assert_still_serves(agent: &ureq::Agent, host: &Server) {
     assert_eq!(status, 200, "{body}");
     assert!(body.to_lowercase().contains("go forward"), "{body}");
 }
+
+/// A 66 s file (jfk.flac six times: three windows, and over `chunk_above_seconds`).
+pub fn long_jfk() -> Vec<u8> {
+    let jfk = data_dir().join("jfk.flac");
+    let long = stt_testkit::media::encode(
+        "jfk_x6.flac",
+        &["-stream_loop", "5", "-i", &jfk.display().to_string()],
+        &[],
+    );
+    std::fs::read(&long).expect("66 s clip")
+}

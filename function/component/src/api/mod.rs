@@ -2,12 +2,14 @@
 //! served unchanged by the Spin component.
 
 pub mod auth;
+pub mod chunks;
 pub mod cors;
 pub mod error;
 pub mod form;
 pub mod params;
 
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -17,6 +19,7 @@ use stt_engine::{AudioLimits, Precision};
 
 use crate::models::{Model, Models};
 use auth::ApiKeys;
+use chunks::{Dispatch, LongAudio};
 use error::ApiError;
 use params::{Output, Params, Plan, Route};
 use stt_contract::cors::Origins;
@@ -43,6 +46,10 @@ pub struct FunctionConfig {
     pub vad_filter: bool,
     /// Origins browsers may call the API from.
     pub cors: Origins,
+    /// Audio longer than this, seconds, is transcribed in chunks cut at pauses.
+    pub chunk_above_s: f64,
+    /// Chunk requests a long recording keeps in flight at once.
+    pub fanout_width: usize,
 }
 
 /// A comma- or whitespace-separated list of model names.
@@ -63,6 +70,8 @@ impl Default for FunctionConfig {
             beam_size: defaults::BEAM_SIZE,
             vad_filter: defaults::VAD_FILTER,
             cors: Origins::None,
+            chunk_above_s: defaults::CHUNK_ABOVE_SECONDS,
+            fanout_width: defaults::FANOUT_WIDTH,
         }
     }
 }
@@ -95,8 +104,8 @@ pub struct Response {
 /// event goes to the writer as soon as it exists.
 pub struct EventStream(Box<dyn for<'a> FnOnce(&mut EventWriter<'a>)>);
 
-/// Where a stream's bytes go, piece by piece.
-pub type EventWriter<'a> = dyn FnMut(&[u8]) + 'a;
+/// Where a stream's bytes go, piece by piece; `false` once the reader is gone.
+pub type EventWriter<'a> = dyn FnMut(&[u8]) -> bool + 'a;
 
 impl EventStream {
     pub fn write_to(self, out: &mut EventWriter<'_>) {
@@ -147,6 +156,8 @@ pub struct Function {
     /// is decoded, before the model runs (the component logs each, which lets a host scale the
     /// instance's CPU budget to the audio's length while a long file decodes).
     audio_observer: fn(f64),
+    /// Where a long recording's chunks are sent; without it they are transcribed here.
+    dispatch: Option<Rc<dyn Dispatch>>,
 }
 
 impl Function {
@@ -160,7 +171,7 @@ impl Function {
     pub fn with_models(config: FunctionConfig, preloaded: &[Arc<Model>]) -> Self {
         let models =
             Models::new(config.models_root.clone(), &config.models, config.precision, preloaded);
-        Self { config, models, component_digest: None, audio_observer: |_| {} }
+        Self { config, models, component_digest: None, audio_observer: |_| {}, dispatch: None }
     }
 
     pub fn component_digest(mut self, digest: Option<String>) -> Self {
@@ -170,6 +181,12 @@ impl Function {
 
     pub fn observe_audio(mut self, observer: fn(f64)) -> Self {
         self.audio_observer = observer;
+        self
+    }
+
+    /// Sends a long recording's chunks to other instances through `dispatch`.
+    pub fn dispatch(mut self, dispatch: Rc<dyn Dispatch>) -> Self {
+        self.dispatch = Some(dispatch);
         self
     }
 
@@ -252,7 +269,7 @@ impl Function {
                 } else {
                     Route::Transcriptions
                 };
-                self.openai(req.content_type.as_deref(), req.body, route)
+                self.openai(req.content_type.as_deref(), req.body, route, req.authorization)
             }
         }
     }
@@ -262,7 +279,12 @@ impl Function {
     }
 
     /// Runs a checked plan on `audio`; the response carries the metering headers.
-    fn run(&mut self, audio: Vec<u8>, plan: Plan) -> Result<Response, ApiError> {
+    fn run(
+        &mut self,
+        audio: Vec<u8>,
+        plan: Plan,
+        authorization: Option<String>,
+    ) -> Result<Response, ApiError> {
         let limits = AudioLimits { max_duration_s: self.config.max_duration_s };
         let observer = self.audio_observer;
         let pcm = stt_engine::audio::load_observed(audio, limits, &mut |s| observer(s))
@@ -281,21 +303,58 @@ impl Function {
             (headers::AUDIO_SECONDS, format!("{seconds:.3}")),
         ];
         model.engine.validate(&plan.options)?;
+        // A long recording goes in chunks when the detector that cuts them is there.
+        let chunked = seconds > self.config.chunk_above_s && model.engine.vad().is_some();
+        let (dispatch, width) = (self.dispatch.clone(), self.config.fanout_width);
+        // `gone`: the reader of a stream has left (a long recording's chunks then stop).
+        let transcribe =
+            move |samples: Vec<f32>,
+                  on_segment: &mut dyn FnMut(&stt_engine::Segment),
+                  gone: &dyn Fn() -> bool|
+                  -> Result<(stt_engine::Transcript, Option<String>), ApiError> {
+                if !chunked {
+                    let t = model.engine.transcribe_pcm_streaming(
+                        samples,
+                        &plan.options,
+                        on_segment,
+                    )?;
+                    return Ok((t, None));
+                }
+                let long = LongAudio {
+                    engine: &model.engine,
+                    model: &model.name,
+                    fields: &plan.fields,
+                    options: &plan.options,
+                    dispatch,
+                    width,
+                    authorization,
+                };
+                let done = long.transcribe(samples, on_segment, gone)?;
+                let header = done.header();
+                Ok((done.transcript, Some(header)))
+            };
         if plan.output == Output::Events {
             // Everything a client can get wrong has been checked: from here on, a failure is an
             // event in the stream.
-            let (samples, options) = (pcm.samples, plan.options);
+            let samples = pcm.samples;
             let stream = EventStream(Box::new(move |out| {
                 let mut deltas = events::Deltas::default();
-                let r = model.engine.transcribe_pcm_streaming(samples, &options, &mut |s| {
-                    if let Some(d) = deltas.next(&s.text) {
-                        out(&events::delta(d));
-                    }
-                });
+                let gone = std::cell::Cell::new(false);
+                let r = transcribe(
+                    samples,
+                    &mut |s| {
+                        if let Some(d) = deltas.next(&s.text)
+                            && !out(&events::delta(d))
+                        {
+                            gone.set(true);
+                        }
+                    },
+                    &|| gone.get(),
+                );
                 match r {
-                    Ok(t) => out(&events::done(&t)),
-                    Err(e) => out(&events::error(&ApiError::from(e).json())),
-                }
+                    Ok((t, _)) => out(&events::done(&t)),
+                    Err(e) => out(&events::error(&e.json())),
+                };
             }));
             let mut r = ok((events::CONTENT_TYPE, vec![]));
             r.headers.extend(metering);
@@ -303,9 +362,11 @@ impl Function {
             r.stream = Some(stream);
             return Ok(r);
         }
-        let t = model.engine.transcribe_pcm(pcm.samples, &plan.options)?;
-        let mut r = ok(render_output(&t, plan.output));
+        let output = plan.output;
+        let (t, chunks) = transcribe(pcm.samples, &mut |_| {}, &|| false)?;
+        let mut r = ok(render_output(&t, output));
         r.headers.extend(metering);
+        r.headers.extend(chunks.map(|c| (headers::CHUNKS, c)));
         Ok(r)
     }
 
@@ -314,6 +375,7 @@ impl Function {
         content_type: Option<&str>,
         body: Vec<u8>,
         route: Route,
+        authorization: Option<String>,
     ) -> Result<Response, ApiError> {
         let ct =
             content_type.filter(|c| c.starts_with("multipart/form-data")).ok_or_else(|| {
@@ -324,13 +386,13 @@ impl Function {
             .file
             .ok_or_else(|| ApiError::new(400, "the `file` field is required").param("file"))?;
         let plan = f.params.plan(&self.config, &self.served(), route)?;
-        self.run(file, plan)
+        self.run(file, plan, authorization)
     }
 
     fn transcribe_endpoint(&mut self, req: Request) -> Result<Response, ApiError> {
         let ct = req.content_type.as_deref().unwrap_or("application/octet-stream");
         if ct.starts_with("multipart/form-data") {
-            return self.openai(Some(ct), req.body, Route::Transcribe);
+            return self.openai(Some(ct), req.body, Route::Transcribe, req.authorization);
         }
         if !(ct.starts_with("audio/") || ct.starts_with("application/octet-stream")) {
             return Err(ApiError::new(
@@ -341,7 +403,7 @@ impl Function {
         // The options are checked before the audio is touched.
         let plan =
             Params::from_query(&req.query).plan(&self.config, &self.served(), Route::Transcribe)?;
-        self.run(req.body, plan)
+        self.run(req.body, plan, req.authorization)
     }
 }
 

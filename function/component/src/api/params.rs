@@ -62,6 +62,49 @@ impl Params {
     }
 }
 
+impl Params {
+    /// The fields of a request for one chunk of a long recording: this request's options with
+    /// the model and language it resolved to, answered as verbose JSON (segments, and words if
+    /// asked for) for the parent to put back together; never streamed, never filtered again.
+    pub fn for_chunk(&self, model: &str, language: Option<&str>, words: bool) -> Self {
+        let mut granularities = vec!["segment".to_string()];
+        if words {
+            granularities.push("word".into());
+        }
+        Self {
+            model: Some(model.into()),
+            language: Some(language.unwrap_or_default().into()),
+            prompt: self.prompt.clone(),
+            response_format: Some("verbose_json".into()),
+            temperature: self.temperature.clone(),
+            timestamp_granularities: granularities,
+            beam_size: self.beam_size.clone(),
+            stream: None,
+            vad_filter: Some("false".into()),
+        }
+    }
+
+    /// The fields that are set, named as [`Params::set`] reads them.
+    pub fn fields(&self) -> Vec<(&'static str, &str)> {
+        let one = [
+            ("model", &self.model),
+            ("language", &self.language),
+            ("prompt", &self.prompt),
+            ("response_format", &self.response_format),
+            ("temperature", &self.temperature),
+            ("beam_size", &self.beam_size),
+            ("stream", &self.stream),
+            ("vad_filter", &self.vad_filter),
+        ];
+        let mut fields: Vec<(&'static str, &str)> =
+            one.into_iter().filter_map(|(k, v)| Some((k, v.as_deref()?))).collect();
+        fields.extend(
+            self.timestamp_granularities.iter().map(|g| ("timestamp_granularities[]", g.as_str())),
+        );
+        fields
+    }
+}
+
 /// What the response body will be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
@@ -77,6 +120,8 @@ pub enum Output {
 pub struct Plan {
     /// The model named by the request; `None` lets the function choose (see [`Plan::needs`]).
     pub model: Option<String>,
+    /// The fields as sent, for the requests of a long recording's chunks.
+    pub fields: Params,
     pub options: TranscribeOptions,
     pub output: Output,
 }
@@ -97,6 +142,7 @@ impl Params {
         served: &[&str],
         route: Route,
     ) -> Result<Plan, ApiError> {
+        let fields = self.clone();
         let model = match self.model.as_deref() {
             None | Some("") | Some(DEFAULT_ALIAS) => None,
             Some(m) if served.contains(&m) => Some(m.to_string()),
@@ -210,7 +256,7 @@ impl Params {
             ..TranscribeOptions::default()
         }
         .with_temperature(temperature);
-        Ok(Plan { model, options, output })
+        Ok(Plan { model, fields, options, output })
     }
 }
 
@@ -281,5 +327,42 @@ mod tests {
         assert_eq!(plan.needs(), Needs::Multilingual);
         let e = with("large-v3", "", Route::Transcriptions).expect_err("not served");
         assert_eq!((e.status, e.param, e.code), (400, Some("model"), Some("model_not_found")));
+    }
+
+    #[test]
+    fn a_chunks_fields_plan_the_same_options_for_one_chunk() {
+        let config = FunctionConfig { beam_size: 3, ..Default::default() };
+        let served = ["tiny.en", "base"];
+        let mut p = Params::default();
+        for (k, v) in [
+            ("prompt", "Names: Ana, Ivo."),
+            ("temperature", "0.4"),
+            ("timestamp_granularities[]", "word"),
+            ("response_format", "verbose_json"),
+            ("vad_filter", "true"),
+        ] {
+            p.set(k, v.into());
+        }
+        let parent = p.clone().plan(&config, &served, Route::Translations).expect("parent");
+        let mut child = Params::default();
+        for (k, v) in parent.fields.for_chunk("base", Some("de"), true).fields() {
+            child.set(k, v.to_string());
+        }
+        let child = child.plan(&config, &served, Route::Translations).expect("child");
+        assert_eq!(child.model.as_deref(), Some("base"));
+        assert_eq!(child.options.language.as_deref(), Some("de"));
+        assert_eq!(child.options.vad, None);
+        let same = |o: &TranscribeOptions| {
+            (
+                o.task,
+                o.beam_size,
+                o.temperatures.clone(),
+                o.initial_prompt.clone(),
+                o.word_timestamps,
+            )
+        };
+        assert_eq!(same(&child.options), same(&parent.options));
+        let words = Granularities { segment: true, word: true };
+        assert_eq!(child.output, Output::OpenAi(ResponseFormat::VerboseJson, words));
     }
 }

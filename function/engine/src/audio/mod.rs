@@ -80,3 +80,22 @@ pub fn load_observed(
 ) -> Result<Pcm16k, AudioError> {
     decode_to_16k(bytes, limits, progress)
 }
+
+/// 16 kHz mono samples as a 32-bit float WAV file, which [`load`] reads back sample for sample:
+/// the form a chunk of a recording travels in to another instance. `None` beyond what a WAV
+/// file can hold (4 GiB; a chunk is 2 MB).
+pub fn wav_f32(samples: &[f32]) -> Option<Vec<u8>> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: SAMPLE_RATE,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut out = std::io::Cursor::new(Vec::with_capacity(44 + samples.len() * 4));
+    let mut w = hound::WavWriter::new(&mut out, spec).ok()?;
+    for &s in samples {
+        w.write_sample(s).ok()?;
+    }
+    w.finalize().ok()?;
+    Some(out.into_inner())
+}

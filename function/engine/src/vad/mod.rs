@@ -50,19 +50,54 @@ impl Vad {
     /// split at silences of 160 ms; speech longer than a chunk at its longest silence).
     /// `speech_only`: the chunks are the speech spans joined while they fit, the rest dropped, as
     /// that pipeline does with `vad_filter`. Otherwise the chunks cover the whole recording, cut
-    /// in the middle of pauses: nothing is dropped, so speech too quiet for the detector (it is
-    /// not level-invariant) is still transcribed.
+    /// in the middle of pauses one after the other ([`Self::next_cut`]): nothing is dropped, so
+    /// speech too quiet for the detector (it is not level-invariant) is still transcribed.
     pub fn chunks(&self, pcm: &[f32], speech_only: bool) -> Result<Vec<Chunk>, EngineError> {
-        let spans = self.speech(pcm, &VadOptions::for_chunks(CHUNK_SECONDS))?;
-        let max = (CHUNK_SECONDS * crate::audio::SAMPLE_RATE as f32) as usize;
-        let chunks = if speech_only {
-            groups(&spans, max)
-        } else {
-            cover(&spans, pcm, max).into_iter().map(|s| vec![s]).collect()
-        };
-        Ok(chunks.into_iter().map(Chunk::new).collect())
+        if speech_only {
+            let spans = self.speech(pcm, &VadOptions::for_chunks(CHUNK_SECONDS))?;
+            return Ok(groups(&spans, seconds_to_samples(CHUNK_SECONDS))
+                .into_iter()
+                .map(Chunk::new)
+                .collect());
+        }
+        let mut chunks = Vec::new();
+        let mut from = 0;
+        while from < pcm.len() {
+            let end = self.next_cut(pcm, from)?;
+            chunks.push(Chunk::whole(from, end));
+            from = end;
+        }
+        Ok(chunks)
+    }
+
+    /// Where the chunk of `pcm` that starts at `from` ends: the end of the recording, or a
+    /// pause found by looking only a little past the chunk's limit (so that each chunk can be on
+    /// its way before the rest is looked at). The first chunk is at most
+    /// [`FIRST_CHUNK_SECONDS`], so that its text comes back soon; the others at most
+    /// [`CHUNK_SECONDS`].
+    pub fn next_cut(&self, pcm: &[f32], from: usize) -> Result<usize, EngineError> {
+        let max = seconds_to_samples(if from == 0 { FIRST_CHUNK_SECONDS } else { CHUNK_SECONDS });
+        let len = pcm.len();
+        if len.saturating_sub(from) <= max {
+            return Ok(len);
+        }
+        let window = &pcm[from..len.min(from + max + seconds_to_samples(LOOKAHEAD_SECONDS))];
+        let spans = self.speech(window, &VadOptions::for_chunks(CHUNK_SECONDS))?;
+        let first = cover(&spans, window, max).first().map_or(max, |c| c.end);
+        Ok(from + first.clamp(1, max))
     }
 }
+
+fn seconds_to_samples(s: f32) -> usize {
+    (s * crate::audio::SAMPLE_RATE as f32) as usize
+}
+
+/// The longest first chunk of a recording cut to cover it (see [`Vad::next_cut`]): short, so
+/// that its transcript comes back soon; it costs a whole window like any chunk.
+pub const FIRST_CHUNK_SECONDS: f32 = 10.0;
+/// How far past a chunk's limit the detector looks for its cut, so that a pause near the limit
+/// is seen whole.
+const LOOKAHEAD_SECONDS: f32 = 4.0;
 
 /// Longest chunk of joined speech transcribed on its own: one Whisper window.
 pub const CHUNK_SECONDS: f32 = 30.0;
@@ -78,6 +113,21 @@ impl Chunk {
     fn new(spans: Vec<SpeechSpan>) -> Self {
         let timeline = SpeechTimeline::new(&spans);
         Self { spans, timeline }
+    }
+
+    /// The recording's samples `start..end`, whole.
+    pub fn whole(start: usize, end: usize) -> Self {
+        Self::new(vec![SpeechSpan { start, end }])
+    }
+
+    /// Where the chunk is in the recording: the start of its first span and the end of its
+    /// last, seconds.
+    pub fn span_seconds(&self) -> (f64, f64) {
+        let (first, last) = (self.spans.first(), self.spans.last());
+        (
+            first.map_or(0.0, |s| crate::audio::seconds(s.start)),
+            last.map_or(0.0, |s| crate::audio::seconds(s.end)),
+        )
     }
 
     /// The chunk's samples of the recording `pcm`.
