@@ -604,4 +604,10 @@ fn a_long_recording_goes_out_in_chunks_and_comes_back_in_order() {
     let (ct, body) = multipart(&[], Some(&wav));
     let r = post(&mut function(config), "/v1/audio/transcriptions", &ct, body);
     assert_eq!((r.status, r.header("x-stt-chunks")), (200, None));
+    // Never a chunk's length (30 s), whatever the threshold: a chunk is not cut again.
+    let config = FunctionConfig { chunk_above_s: 0.0, ..Default::default() };
+    let jfk = stt_testkit::paths::read(&data_dir().join("jfk.flac"));
+    let (ct, body) = multipart(&[], Some(&jfk));
+    let r = post(&mut function(config), "/v1/audio/transcriptions", &ct, body);
+    assert_eq!((r.status, r.header("x-stt-chunks")), (200, None));
 }

@@ -46,7 +46,8 @@ pub struct FunctionConfig {
     pub vad_filter: bool,
     /// Origins browsers may call the API from.
     pub cors: Origins,
-    /// Audio longer than this, seconds, is transcribed in chunks cut at pauses.
+    /// Audio longer than this, seconds (and than a chunk, 30 s), is transcribed in chunks cut at
+    /// pauses.
     pub chunk_above_s: f64,
     /// Chunk requests a long recording keeps in flight at once.
     pub fanout_width: usize,
@@ -303,8 +304,10 @@ impl Function {
             (headers::AUDIO_SECONDS, format!("{seconds:.3}")),
         ];
         model.engine.validate(&plan.options)?;
-        // A long recording goes in chunks when the detector that cuts them is there.
-        let chunked = seconds > self.config.chunk_above_s && model.engine.vad().is_some();
+        // A long recording goes in chunks when the detector that cuts them is there. Never a
+        // chunk itself (at most 30 s): a chunk's request must not fan out again.
+        let above = self.config.chunk_above_s.max(f64::from(stt_engine::vad::CHUNK_SECONDS));
+        let chunked = seconds > above && model.engine.vad().is_some();
         let (dispatch, width) = (self.dispatch.clone(), self.config.fanout_width);
         // `gone`: the reader of a stream has left (a long recording's chunks then stop).
         let transcribe =
