@@ -60,9 +60,9 @@ pub struct Server {
 /// The engine every instance runs on; `stt-host compile` uses it too, so that the code it
 /// caches matches the server's.
 pub fn engine(settings: &Settings) -> anyhow::Result<Engine> {
-    // A component of the function has a handful of core instances, memories and tables (its
-    // main module and wit-component shims).
-    // Room for every slot's instance, every waiting parent's and the warm-up one.
+    // Room for every slot's instance, every waiting parent's and the warm-up one; a component
+    // of the function has a handful of core instances, memories and tables (its main module
+    // and wit-component shims).
     let n = (settings.slots + settings.waiting_parents) as u32 + 1;
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(n)

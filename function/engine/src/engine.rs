@@ -135,12 +135,8 @@ impl Engine {
         let mut job = self.chunk(&pcm, options)?;
         let o = self.chunk_options(&pcm, &job, options)?;
         let mut i = 0;
-        loop {
-            if i == job.chunks().len() && !self.cut_next(&pcm, &mut job)? {
-                break;
-            }
-            let Some(chunk) = job.chunks().get(i) else { break };
-            let t = self.transcribe_chunk(chunk.samples(&pcm), &o)?;
+        while let Some(samples) = self.chunk_samples(&pcm, &mut job, i)? {
+            let t = self.transcribe_chunk(samples, &o)?;
             job.complete(i, t.segments, on_segment);
             i += 1;
         }
@@ -180,6 +176,18 @@ impl Engine {
         let end = detector.next_cut(pcm, from)?;
         job.extend(vec![Chunk::whole(from, end)], (end < pcm.len()).then_some(end));
         Ok(true)
+    }
+
+    /// Chunk `i`'s samples, cutting the next chunks of `job` when `i` is past those cut so far;
+    /// `None` past the last chunk.
+    pub fn chunk_samples(
+        &self,
+        pcm: &[f32],
+        job: &mut ChunkedTranscription,
+        i: usize,
+    ) -> Result<Option<Vec<f32>>, EngineError> {
+        while i >= job.chunks().len() && self.cut_next(pcm, job)? {}
+        Ok(job.chunks().get(i).map(|c| c.samples(pcm)))
     }
 
     /// The options every chunk of `job` is transcribed with: no voice activity detection (the

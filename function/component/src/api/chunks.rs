@@ -159,17 +159,14 @@ impl LongAudio<'_> {
         Ok(Chunked { transcript: job.finish(language, options.task), chunks, sent })
     }
 
-    /// Chunk `i`'s samples, cutting the next chunks of the recording when `i` is past those cut
-    /// so far; `None` past the last chunk.
+    /// Chunk `i`'s samples ([`Engine::chunk_samples`]).
     fn samples(
         &self,
         job: &RefCell<ChunkedTranscription>,
         pcm: &[f32],
         i: usize,
     ) -> Result<Option<Vec<f32>>, ApiError> {
-        let mut job = job.borrow_mut();
-        while i >= job.chunks().len() && self.engine.cut_next(pcm, &mut job)? {}
-        Ok(job.chunks().get(i).map(|c| c.samples(pcm)))
+        Ok(self.engine.chunk_samples(pcm, &mut job.borrow_mut(), i)?)
     }
 }
 
