@@ -8,18 +8,15 @@ mod common;
 use common::{agent, long_jfk, openai_error, start_host, workspace};
 use stt_testkit::http::{metric, scrape};
 
-/// POSTs the 66 s file; the status, `x-stt-chunks`, `x-stt-cpu-ms` and the body.
+/// POSTs the 66 s file with `fields`; the status, `x-stt-chunks`, `x-stt-cpu-ms` and the body.
 fn transcribe_long(
     agent: &ureq::Agent,
     base: &str,
     audio: &[u8],
-    budget_ms: Option<u64>,
+    fields: &[(&str, &str)],
 ) -> (u16, Option<String>, Option<f64>, String) {
-    let (ct, body) = stt_testkit::http::multipart(&[], Some(("long.flac", audio)));
-    let mut req = agent.post(format!("{base}/v1/audio/transcriptions")).header("content-type", &ct);
-    if let Some(b) = budget_ms {
-        req = req.header("x-stt-cpu-budget-ms", b.to_string());
-    }
+    let (ct, body) = stt_testkit::http::multipart(fields, Some(("long.flac", audio)));
+    let req = agent.post(format!("{base}/v1/audio/transcriptions")).header("content-type", &ct);
     let mut r = req.send(body).expect("POST");
     let header = |name: &str| r.headers().get(name).and_then(|v| v.to_str().ok()).map(String::from);
     let (chunks, cpu) =
@@ -45,7 +42,7 @@ fn as_many_long_requests_as_slots_all_finish() {
     let admin = host.admin.clone().expect("admin listener");
     let answers: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..2)
-            .map(|_| s.spawn(|| transcribe_long(&agent(), &host.base, &audio, None)))
+            .map(|_| s.spawn(|| transcribe_long(&agent(), &host.base, &audio, &[])))
             .collect();
         handles.into_iter().map(|h| h.join().expect("client thread")).collect()
     });
@@ -82,49 +79,52 @@ fn as_many_long_requests_as_slots_all_finish() {
         &["--slots", "1", "--waiting-parents", "0"],
         &[],
     );
-    let (status, chunks, _, body) = transcribe_long(&agent(), &host.base, &audio, None);
+    let (status, chunks, _, body) = transcribe_long(&agent(), &host.base, &audio, &[]);
     assert_eq!(status, 200, "{body}");
     assert_eq!(chunks_sent(&chunks), (chunks_sent(&answers[0].1).0, 0));
     assert_eq!(body, answers[0].3, "chunks transcribed here give the same transcript");
 }
 
-/// Every instance of a request has its own CPU budget, scaled to its own audio: with a
-/// per-audio-second rate between what the parent (decoding, cutting) and its chunks (Whisper)
-/// use per second of their audio, the parent fits in its budget and its chunks do not. The
-/// request then fails with the chunk's status and a message naming the chunk and the budget,
-/// and the host serves on.
+/// Every instance of a request has its own CPU budget, scaled to its own audio: with budgets
+/// set from what the parent (decoding, cutting) and its chunks (Whisper, here with beam search)
+/// use, the parent fits and its chunks do not. The request then fails with the chunk's status and a message
+/// naming the chunk and the budget, and the host serves on.
 #[test]
 fn a_chunk_stopped_by_its_budget_fails_its_parent() {
     let audio = long_jfk();
     let manifest = workspace().join("spin.toml");
-    // What each part costs here, per second of its audio.
-    let (parent_rate, chunk_rate) = {
+    let beams = [("beam_size", "5")];
+    // What each part costs here.
+    let (parent_s, chunk_s) = {
         let host = start_host(&manifest, &["--slots", "2"], &[]);
         let admin = host.admin.clone().expect("admin listener");
         let cpu = || metric(&scrape(&admin), "stt_instance_cpu_seconds_total").unwrap_or(0.0);
         let before = cpu();
-        let (status, chunks, parent_ms, body) = transcribe_long(&agent(), &host.base, &audio, None);
+        let (status, chunks, parent_ms, body) =
+            transcribe_long(&agent(), &host.base, &audio, &beams);
         assert_eq!(status, 200, "{body}");
         let (n, _) = chunks_sent(&chunks);
         let parent_s = parent_ms.expect("x-stt-cpu-ms") / 1e3;
-        let chunk_s = (cpu() - before - parent_s) / n as f64;
-        (parent_s / 66.0, chunk_s / (66.0 / n as f64))
+        (parent_s, (cpu() - before - parent_s) / n as f64)
     };
-    // Between the two, where neither is near; a base that covers decoding the upload.
-    let base_s = 0.3;
-    let (low, high) = (1.3 * parent_rate + base_s / 66.0, 0.8 * chunk_rate - base_s / 22.0);
+    // The parent's budget is twice what it used: a base of all of it (most of which, decoding
+    // the upload and starting, is spent before the audio's length is known and the budget can
+    // grow) and as much again over its 66 s. A chunk, with a quarter of that audio on average,
+    // gets about 1.25 times the parent's use and needs more than 1.5 times that.
+    let rate = parent_s / 66.0;
+    let chunk_budget = parent_s * 1.25;
     assert!(
-        low < high,
-        "no rate separates the parent ({parent_rate:.4} s/s) from its chunks ({chunk_rate:.4} s/s)"
+        1.5 * chunk_budget < chunk_s,
+        "no budget separates the parent ({parent_s:.2} s) from its chunks ({chunk_s:.2} s each)"
     );
-    let rate = format!("{:.5}", (low * high).sqrt());
-    let base = format!("{}", (base_s * 1e3) as u64);
+    let base = format!("{}", (parent_s * 1e3) as u64);
+    let rate = format!("{rate:.5}");
     let flags =
         ["--slots", "2", "--cpu-budget-base-ms", &base, "--cpu-budget-per-audio-second", &rate];
     let host = start_host(&manifest, &flags, &[]);
     let admin = host.admin.clone().expect("admin listener");
     let agent = agent();
-    let (status, _, _, body) = transcribe_long(&agent, &host.base, &audio, None);
+    let (status, _, _, body) = transcribe_long(&agent, &host.base, &audio, &beams);
     assert_eq!(status, 504, "{body}");
     let e = openai_error(&body);
     assert_eq!(e["code"], "chunk_failed", "{body}");
@@ -149,7 +149,7 @@ fn chunks_go_to_the_peer_host_when_one_is_set() {
     let manifest = workspace().join("spin.toml");
     let peer = start_host(&manifest, &["--slots", "1", "--queue-depth", "8"], &[]);
     let host = start_host(&manifest, &["--slots", "1", "--chunk-peer-url", &peer.base], &[]);
-    let (status, chunks, _, body) = transcribe_long(&agent(), &host.base, &audio, None);
+    let (status, chunks, _, body) = transcribe_long(&agent(), &host.base, &audio, &[]);
     assert_eq!(status, 200, "{body}");
     let (n, sent) = chunks_sent(&chunks);
     assert_eq!(n, sent);
