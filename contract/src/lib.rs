@@ -39,6 +39,32 @@ pub mod fanout {
     pub const SELF_AUTHORITY: &str = "self.alt";
     /// The `allowed_outbound_hosts` entry that lets a component send requests to its own app.
     pub const ALLOWED_HOST: &str = "http://self";
+
+    /// How a long recording's chunks were run, as [`crate::headers::CHUNKS`] says it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub struct ChunkCounts {
+        /// Chunks the recording was cut into.
+        pub chunks: usize,
+        /// Chunks other instances transcribed.
+        pub sent: usize,
+        /// Chunks nobody transcribed, being silent.
+        pub silent: usize,
+    }
+
+    impl ChunkCounts {
+        /// The header's value: `N; sent=M; silent=K`.
+        pub fn header(&self) -> String {
+            format!("{}; sent={}; silent={}", self.chunks, self.sent, self.silent)
+        }
+
+        pub fn parse(header: &str) -> Option<Self> {
+            let mut parts = header.split("; ");
+            let chunks = parts.next()?.parse().ok()?;
+            let sent = parts.next()?.strip_prefix("sent=")?.parse().ok()?;
+            let silent = parts.next()?.strip_prefix("silent=")?.parse().ok()?;
+            parts.next().is_none().then_some(Self { chunks, sent, silent })
+        }
+    }
 }
 
 pub mod variables {
@@ -77,8 +103,9 @@ pub mod headers {
     /// Request (`stt-host`): CPU milliseconds the caller allows; lowers, never raises, the
     /// instance's budget.
     pub const CPU_BUDGET_MS: &str = "x-stt-cpu-budget-ms";
-    /// Response: how many chunks a long recording was cut into, and how many of them other
-    /// instances transcribed (`4; sent=4`); absent when the audio was transcribed whole.
+    /// Response: how many chunks a long recording was cut into, how many of them other
+    /// instances transcribed and how many were silent (`5; sent=4; silent=1`,
+    /// [`crate::fanout::ChunkCounts`]); absent when the audio was transcribed whole.
     pub const CHUNKS: &str = "x-stt-chunks";
     /// The metering headers, which a browser may read (CORS `Access-Control-Expose-Headers`).
     pub const METERING: [&str; 6] =
@@ -90,6 +117,17 @@ mod tests {
     #[test]
     fn the_default_model_is_the_first_served() {
         assert_eq!(super::defaults::MODELS.split(',').next(), Some(super::defaults::MODEL));
+    }
+
+    #[test]
+    fn chunk_counts_read_back_from_their_header() {
+        use super::fanout::ChunkCounts;
+        let c = ChunkCounts { chunks: 5, sent: 3, silent: 1 };
+        assert_eq!(c.header(), "5; sent=3; silent=1");
+        assert_eq!(ChunkCounts::parse(&c.header()), Some(c));
+        for bad in ["5; sent=3", "5; sent=3; silent=1; x", "five; sent=3; silent=1", ""] {
+            assert_eq!(ChunkCounts::parse(bad), None, "{bad}");
+        }
     }
 }
 

@@ -27,8 +27,8 @@ fn transcribe_long(
 
 fn chunks_sent(header: &Option<String>) -> (usize, usize) {
     let h = header.as_deref().expect("x-stt-chunks");
-    let (n, sent) = h.split_once("; sent=").expect("`N; sent=M`");
-    (n.parse().expect("N"), sent.parse().expect("M"))
+    let c = stt_contract::fanout::ChunkCounts::parse(h).expect("`N; sent=M; silent=K`");
+    (c.chunks, c.sent)
 }
 
 /// Two long requests at once on two slots: each parent gives its slot up while its chunks run,

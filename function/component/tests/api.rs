@@ -9,6 +9,7 @@ use stt_component::api::chunks::{ChunkResponse, Dispatch, MakeRequest, TakeAnswe
 use stt_component::api::error::ApiError;
 use stt_component::api::{Function, FunctionConfig, Request, Response};
 use stt_component::models::{Model, load_vad};
+use stt_contract::fanout::ChunkCounts;
 use stt_testkit::http::words;
 use stt_testkit::paths::{data_dir, models_dir};
 
@@ -526,14 +527,14 @@ fn a_long_recording_goes_out_in_chunks_and_comes_back_in_order() {
     use stt_testkit::wer::{LONG_FORM_CLIPS, join_clips};
     let pcm = join_clips(&data_dir().join("dev"), LONG_FORM_CLIPS).expect("decode");
     let wav = stt_engine::audio::wav_f32(&pcm).expect("wav");
-    let reference = {
+    let reference_engine = {
         let root = models_dir();
         let vad = Arc::new(load_vad(&root).expect("vad"));
-        let tiny = Model::load(&root, "tiny.en", Default::default(), Some(vad)).expect("tiny");
-        tiny.engine
-            .transcribe_chunked(pcm.clone(), &Default::default(), &mut |_| {})
-            .expect("chunked")
+        Model::load(&root, "tiny.en", Default::default(), Some(vad)).expect("tiny").engine
     };
+    let reference = reference_engine
+        .transcribe_chunked(pcm.clone(), &Default::default(), &mut |_| {})
+        .expect("chunked");
     let with = |refuse: bool, fail: Option<u16>| {
         let d = Rc::new(InProcess {
             other: function(FunctionConfig::default()).into(),
@@ -552,7 +553,7 @@ fn a_long_recording_goes_out_in_chunks_and_comes_back_in_order() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let n = d.sent.get();
     assert!(n >= 3, "83 s is at least three chunks, sent {n}");
-    assert_eq!(r.header("x-stt-chunks"), Some(format!("{n}; sent={n}").as_str()));
+    assert_eq!(r.header("x-stt-chunks"), Some(format!("{n}; sent={n}; silent=0").as_str()));
     let v: Value = serde_json::from_slice(&r.body).expect("json");
     assert_eq!(v["text"], reference.text.as_str());
     let segments = v["segments"].as_array().expect("segments");
@@ -583,7 +584,7 @@ fn a_long_recording_goes_out_in_chunks_and_comes_back_in_order() {
     let (ct, body) = multipart(&[], Some(&wav));
     let r = post(&mut f, "/v1/audio/transcriptions", &ct, body);
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("x-stt-chunks"), Some(format!("{n}; sent=0").as_str()));
+    assert_eq!(r.header("x-stt-chunks"), Some(format!("{n}; sent=0; silent=0").as_str()));
     let v: Value = serde_json::from_slice(&r.body).expect("json");
     assert_eq!(v["text"], reference.text.as_str());
 
@@ -599,6 +600,27 @@ fn a_long_recording_goes_out_in_chunks_and_comes_back_in_order() {
     let events = stream_events(post(&mut f, "/v1/audio/transcriptions", &ct, body));
     assert_eq!(events.last().map(|e| e["error"]["code"].clone()), Some("chunk_failed".into()));
 
+    // A minute of silence between two takes: the chunks holding only silence are not sent,
+    // and the text is the engine's own.
+    let jfk = stt_testkit::paths::read(&data_dir().join("jfk.flac"));
+    let take = stt_engine::audio::load(jfk.clone(), Default::default()).expect("jfk").samples;
+    let mut gap = take.clone();
+    gap.extend(std::iter::repeat_n(0.0f32, 70 * 16_000));
+    gap.extend_from_slice(&take);
+    let own = reference_engine
+        .transcribe_chunked(gap.clone(), &Default::default(), &mut |_| {})
+        .expect("chunked");
+    let (mut f, d) = with(false, None);
+    let (ct, body) = multipart(&[], Some(&stt_engine::audio::wav_f32(&gap).expect("wav")));
+    let r = post(&mut f, "/v1/audio/transcriptions", &ct, body);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let counts = r.header("x-stt-chunks").and_then(ChunkCounts::parse).expect("x-stt-chunks");
+    assert!(counts.silent >= 1, "{counts:?}");
+    assert_eq!(counts.sent, counts.chunks - counts.silent, "{counts:?}");
+    assert_eq!(d.sent.get(), counts.sent);
+    let v: Value = serde_json::from_slice(&r.body).expect("json");
+    assert_eq!(v["text"], own.text.as_str());
+
     // Up to the threshold, the recording is transcribed whole.
     let config = FunctionConfig { chunk_above_s: 120.0, ..Default::default() };
     let (ct, body) = multipart(&[], Some(&wav));
@@ -606,7 +628,6 @@ fn a_long_recording_goes_out_in_chunks_and_comes_back_in_order() {
     assert_eq!((r.status, r.header("x-stt-chunks")), (200, None));
     // Never a chunk's length (30 s), whatever the threshold: a chunk is not cut again.
     let config = FunctionConfig { chunk_above_s: 0.0, ..Default::default() };
-    let jfk = stt_testkit::paths::read(&data_dir().join("jfk.flac"));
     let (ct, body) = multipart(&[], Some(&jfk));
     let r = post(&mut function(config), "/v1/audio/transcriptions", &ct, body);
     assert_eq!((r.status, r.header("x-stt-chunks")), (200, None));

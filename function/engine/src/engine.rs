@@ -136,8 +136,10 @@ impl Engine {
         let o = self.chunk_options(&pcm, &job, options)?;
         let mut i = 0;
         while let Some(samples) = self.chunk_samples(&pcm, &mut job, i)? {
-            let t = self.transcribe_chunk(samples, &o)?;
-            job.complete(i, t.segments, on_segment);
+            if !job.chunks()[i].is_silent() {
+                let t = self.transcribe_chunk(samples, &o)?;
+                job.complete(i, t.segments, on_segment);
+            }
             i += 1;
         }
         Ok(job.finish(o.language.unwrap_or_else(|| "en".into()), options.task))
@@ -153,10 +155,12 @@ impl Engine {
     ) -> Result<ChunkedTranscription, EngineError> {
         let detector = self.vad.as_ref().ok_or(EngineError::NoVad)?;
         let duration = audio::seconds(pcm.len());
+        let loudest = crate::vad::loudest(pcm);
         if options.vad.is_some() {
-            return Ok(ChunkedTranscription::new(detector.chunks(pcm, true)?, None, duration));
+            let chunks = detector.chunks(pcm, true)?;
+            return Ok(ChunkedTranscription::new(chunks, None, duration, loudest));
         }
-        let mut job = ChunkedTranscription::new(Vec::new(), Some(0), duration);
+        let mut job = ChunkedTranscription::new(Vec::new(), Some(0), duration, loudest);
         self.cut_next(pcm, &mut job)?;
         Ok(job)
     }
@@ -173,8 +177,10 @@ impl Engine {
             return Ok(false);
         }
         let detector = self.vad.as_ref().ok_or(EngineError::NoVad)?;
-        let end = detector.next_cut(pcm, from)?;
-        job.extend(vec![Chunk::whole(from, end)], (end < pcm.len()).then_some(end));
+        let first = job.chunks().iter().all(Chunk::is_silent);
+        let end = detector.next_cut(pcm, from, first, job.loudest())?;
+        let chunk = Chunk::whole_of(pcm, from, end, job.loudest());
+        job.extend(vec![chunk], (end < pcm.len()).then_some(end));
         Ok(true)
     }
 

@@ -214,3 +214,44 @@ fn chunks_at_speech_pauses_keep_every_clip_of_the_long_form_join() {
         assert!(d * 3 <= words.len(), "{name}: not found ({d} edits): {r}");
     }
 }
+
+/// A long recording with a stretch of silence longer than a chunk: the chunks that hold only
+/// silence are marked so and never transcribed (no window is built for them), and the speech
+/// on both sides keeps its text and its place.
+#[test]
+fn silent_chunks_of_a_long_recording_are_not_transcribed() {
+    let jfk = pcm(&data_dir().join("jfk.flac"));
+    let mut audio = jfk.clone();
+    audio.extend(std::iter::repeat_n(0.0f32, 70 * 16_000));
+    audio.extend_from_slice(&jfk);
+    let chunks = vad().chunks(&audio, false).expect("chunks");
+    let silent = chunks.iter().filter(|c| c.is_silent()).count();
+    // Chunks are cut at most 30 s apart in the quietest place, so 70 s of silence fills at
+    // least one chunk whole (the rest of it goes with the speech on either side).
+    assert!(silent >= 1, "70 s of silence holds a silent chunk: {chunks:?}");
+    assert!(!chunks[0].is_silent() && !chunks[chunks.len() - 1].is_silent());
+    let engine = tiny_en();
+    let alone = engine.transcribe_pcm(jfk.clone(), &TranscribeOptions::default()).expect("jfk");
+    // The windows the chunks with sound take, each transcribed alone (a chunk can take more
+    // than one: Whisper moves on from where its text ends).
+    let contexts = stt_engine::audio_contexts_built();
+    for c in chunks.iter().filter(|c| !c.is_silent()) {
+        engine.transcribe_chunk(c.samples(&audio), &TranscribeOptions::default()).expect("chunk");
+    }
+    let sounding = stt_engine::audio_contexts_built() - contexts;
+    let contexts = stt_engine::audio_contexts_built();
+    let mut streamed = Vec::new();
+    let t = engine
+        .transcribe_chunked(audio, &TranscribeOptions::default(), &mut |s| streamed.push(s.clone()))
+        .expect("transcribe");
+    let windows = stt_engine::audio_contexts_built() - contexts;
+    assert_eq!(windows, sounding, "the chunks with sound's windows, none for silence");
+    assert_eq!(streamed, t.segments);
+    let want = stt_testkit::wer::normalize_english(&format!("{} {}", alone.text, alone.text));
+    let got = stt_testkit::wer::normalize_english(&t.text);
+    assert!(stt_testkit::wer::edit_distance(&want, &got) <= 2, "{}", t.text);
+    let jfk_s = jfk.len() as f64 / 16_000.0;
+    let second = 70.0 + jfk_s;
+    assert!(t.segments.iter().all(|s| s.end <= jfk_s + 0.5 || s.start >= second - 0.5), "{t:?}");
+    assert!(t.segments.last().is_some_and(|s| s.start >= second - 0.5));
+}

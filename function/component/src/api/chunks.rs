@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde::Deserialize;
+use stt_contract::fanout::ChunkCounts;
 use stt_contract::routes;
 use stt_engine::{ChunkedTranscription, Engine, Segment, Task, TranscribeOptions, Word};
 
@@ -68,16 +69,7 @@ pub struct LongAudio<'a> {
 /// A finished long transcription: the transcript and how its chunks were run.
 pub struct Chunked {
     pub transcript: stt_engine::Transcript,
-    pub chunks: usize,
-    /// Chunks other instances transcribed.
-    pub sent: usize,
-}
-
-impl Chunked {
-    /// The `x-stt-chunks` header's value.
-    pub fn header(&self) -> String {
-        format!("{}; sent={}", self.chunks, self.sent)
-    }
+    pub counts: ChunkCounts,
 }
 
 impl LongAudio<'_> {
@@ -109,11 +101,21 @@ impl LongAudio<'_> {
                     Task::Translate => routes::TRANSLATIONS,
                     Task::Transcribe => routes::TRANSCRIPTIONS,
                 };
-                let mut make = |i: usize| {
+                // Request r is for chunk sent_chunk[r]: silent chunks are not sent.
+                let sent_chunk = RefCell::new(Vec::new());
+                let mut make = |_: usize| {
                     if gone() {
                         return Err(left());
                     }
-                    let Some(samples) = self.samples(&job, &pcm, i)? else { return Ok(None) };
+                    let mut i = sent_chunk.borrow().last().map_or(0, |&c| c + 1);
+                    let samples = loop {
+                        let Some(samples) = self.samples(&job, &pcm, i)? else { return Ok(None) };
+                        if !job.borrow().chunks()[i].is_silent() {
+                            break samples;
+                        }
+                        i += 1;
+                    };
+                    sent_chunk.borrow_mut().push(i);
                     let wav = stt_engine::audio::wav_f32(&samples)
                         .ok_or_else(|| ApiError::new(500, "a chunk is too long for a WAV file"))?;
                     let (content_type, body) =
@@ -121,7 +123,10 @@ impl LongAudio<'_> {
                     let authorization = self.authorization.clone();
                     Ok(Some(ChunkRequest { path, content_type, authorization, body }))
                 };
-                let mut done = |i: usize, answer: Option<ChunkResponse>| {
+                let mut done = |r: usize, answer: Option<ChunkResponse>| {
+                    let i = sent_chunk.borrow().get(r).copied().ok_or_else(|| {
+                        ApiError::new(500, "an answer came for a chunk that was not sent")
+                    })?;
                     let segments = match answer {
                         Some(r) => {
                             sent += 1;
@@ -144,8 +149,10 @@ impl LongAudio<'_> {
                     if gone() {
                         return Err(left());
                     }
-                    let t = self.engine.transcribe_chunk(samples, &options)?;
-                    job.borrow_mut().complete(i, t.segments, on_segment);
+                    if !job.borrow().chunks()[i].is_silent() {
+                        let t = self.engine.transcribe_chunk(samples, &options)?;
+                        job.borrow_mut().complete(i, t.segments, on_segment);
+                    }
                     i += 1;
                 }
             }
@@ -154,9 +161,10 @@ impl LongAudio<'_> {
         if !job.is_complete() {
             return Err(ApiError::new(500, "a chunk of the recording was never transcribed"));
         }
-        let chunks = job.chunks().len();
+        let (chunks, silent) = (job.chunks().len(), job.silent());
         let language = options.language.unwrap_or_else(|| "en".into());
-        Ok(Chunked { transcript: job.finish(language, options.task), chunks, sent })
+        let counts = ChunkCounts { chunks, sent, silent };
+        Ok(Chunked { transcript: job.finish(language, options.task), counts })
     }
 
     /// Chunk `i`'s samples ([`Engine::chunk_samples`]).

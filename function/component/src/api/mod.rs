@@ -333,7 +333,7 @@ impl Function {
                     authorization,
                 };
                 let done = long.transcribe(samples, on_segment, gone)?;
-                let header = done.header();
+                let header = done.counts.header();
                 Ok((done.transcript, Some(header)))
             };
         if plan.output == Output::Events {

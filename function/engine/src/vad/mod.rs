@@ -10,7 +10,7 @@ mod timeline;
 use std::path::Path;
 
 pub use spans::{SpeechSpan, VadOptions};
-pub use timeline::{SpeechTimeline, cover, gather, groups, keep_only};
+pub use timeline::{SpeechTimeline, cover, gather, groups, keep_only, loudest};
 
 use crate::error::EngineError;
 use crate::mel::HOP_LENGTH;
@@ -51,7 +51,8 @@ impl Vad {
     /// `speech_only`: the chunks are the speech spans joined while they fit, the rest dropped, as
     /// that pipeline does with `vad_filter`. Otherwise the chunks cover the whole recording, cut
     /// in the middle of pauses one after the other ([`Self::next_cut`]): nothing is dropped, so
-    /// speech too quiet for the detector (it is not level-invariant) is still transcribed.
+    /// speech too quiet for the detector (it is not level-invariant) is still transcribed; only
+    /// chunks far quieter than the recording are marked silent ([`Chunk::whole_of`]).
     pub fn chunks(&self, pcm: &[f32], speech_only: bool) -> Result<Vec<Chunk>, EngineError> {
         if speech_only {
             let spans = self.speech(pcm, &VadOptions::for_chunks(CHUNK_SECONDS))?;
@@ -60,11 +61,12 @@ impl Vad {
                 .map(Chunk::new)
                 .collect());
         }
-        let mut chunks = Vec::new();
-        let mut from = 0;
+        let mut chunks: Vec<Chunk> = Vec::new();
+        let (mut from, loudest) = (0, loudest(pcm));
         while from < pcm.len() {
-            let end = self.next_cut(pcm, from)?;
-            chunks.push(Chunk::whole(from, end));
+            let first = chunks.iter().all(Chunk::is_silent);
+            let end = self.next_cut(pcm, from, first, loudest)?;
+            chunks.push(Chunk::whole_of(pcm, from, end, loudest));
             from = end;
         }
         Ok(chunks)
@@ -72,19 +74,48 @@ impl Vad {
 
     /// Where the chunk of `pcm` that starts at `from` ends: the end of the recording, or a
     /// pause found by looking only a little past the chunk's limit (so that each chunk can be on
-    /// its way before the rest is looked at). The first chunk is at most
+    /// its way before the rest is looked at). The `first` chunk with sound is at most
     /// [`FIRST_CHUNK_SECONDS`], so that its text comes back soon; the others at most
-    /// [`CHUNK_SECONDS`].
-    pub fn next_cut(&self, pcm: &[f32], from: usize) -> Result<usize, EngineError> {
-        let max = seconds_to_samples(if from == 0 { FIRST_CHUNK_SECONDS } else { CHUNK_SECONDS });
+    /// [`CHUNK_SECONDS`]. Silence ([`Chunk::whole_of`] against `loudest`) of at least
+    /// [`SILENCE_SPLIT_SECONDS`] before the first speech or after the last is cut off into a
+    /// chunk of its own, which nobody transcribes: in a chunk with speech, Whisper takes a
+    /// window for it and may invent words there ("Thank you.").
+    pub fn next_cut(
+        &self,
+        pcm: &[f32],
+        from: usize,
+        first: bool,
+        loudest: f32,
+    ) -> Result<usize, EngineError> {
+        let max = seconds_to_samples(if first { FIRST_CHUNK_SECONDS } else { CHUNK_SECONDS });
         let len = pcm.len();
-        if len.saturating_sub(from) <= max {
-            return Ok(len);
-        }
         let window = &pcm[from..len.min(from + max + seconds_to_samples(LOOKAHEAD_SECONDS))];
+        let rest = len - from;
         let spans = self.speech(window, &VadOptions::for_chunks(CHUNK_SECONDS))?;
-        let first = cover(&spans, window, max).first().map_or(max, |c| c.end);
-        Ok(from + first.clamp(1, max))
+        let min_silence = seconds_to_samples(SILENCE_SPLIT_SECONDS);
+        let silent = |a: usize, b: usize| {
+            timeline::loudest(&window[a..b.min(window.len())]) <= loudest * SILENCE_BELOW_LOUDEST
+        };
+        // Silence up to the first speech.
+        if let Some(s) = spans.first()
+            && s.start >= min_silence
+            && silent(0, s.start.min(max))
+        {
+            return Ok(from + s.start.min(max));
+        }
+        let cut = if rest <= max {
+            rest
+        } else {
+            cover(&spans, window, max).first().map_or(max, |c| c.end).clamp(1, max)
+        };
+        // Silence from the last speech before the cut up to it.
+        if let Some(end) = spans.iter().take_while(|s| s.start < cut).map(|s| s.end).last()
+            && end + min_silence <= cut
+            && silent(end, cut)
+        {
+            return Ok(from + end);
+        }
+        Ok(from + cut)
     }
 }
 
@@ -95,6 +126,9 @@ fn seconds_to_samples(s: f32) -> usize {
 /// The longest first chunk of a recording cut to cover it (see [`Vad::next_cut`]): short, so
 /// that its transcript comes back soon; it costs a whole window like any chunk.
 pub const FIRST_CHUNK_SECONDS: f32 = 10.0;
+/// The shortest silence cut off from a chunk's speech into a chunk of its own
+/// ([`Vad::next_cut`]).
+pub const SILENCE_SPLIT_SECONDS: f32 = 2.0;
 /// How far past a chunk's limit the detector looks for its cut, so that a pause near the limit
 /// is seen whole.
 const LOOKAHEAD_SECONDS: f32 = 4.0;
@@ -102,22 +136,44 @@ const LOOKAHEAD_SECONDS: f32 = 4.0;
 /// Longest chunk of joined speech transcribed on its own: one Whisper window.
 pub const CHUNK_SECONDS: f32 = 30.0;
 
+/// How far below the recording's loudest frame a piece must stay throughout to count as
+/// silent: 60 dB in energy. Whisper's log-mel spectrogram keeps 80 dB below the recording's
+/// maximum, so what is quieter than this sits in the bottom of its range, where it makes no
+/// words; speech that Silero misses for being quiet (fleurs_en_006, −59 dB mean against a loud
+/// neighbour) is far above it.
+pub const SILENCE_BELOW_LOUDEST: f32 = 1e-6;
+
 /// A piece of a recording transcribed on its own: speech spans joined up to [`CHUNK_SECONDS`].
 #[derive(Debug, Clone)]
 pub struct Chunk {
     pub spans: Vec<SpeechSpan>,
     timeline: SpeechTimeline,
+    silent: bool,
 }
 
 impl Chunk {
     fn new(spans: Vec<SpeechSpan>) -> Self {
         let timeline = SpeechTimeline::new(&spans);
-        Self { spans, timeline }
+        Self { spans, timeline, silent: false }
     }
 
     /// The recording's samples `start..end`, whole.
     pub fn whole(start: usize, end: usize) -> Self {
         Self::new(vec![SpeechSpan { start, end }])
+    }
+
+    /// The recording's samples `start..end`, whole, marked silent when no frame of it comes
+    /// within [`SILENCE_BELOW_LOUDEST`] of `loudest` (the recording's loudest frame's energy):
+    /// a silent chunk is not transcribed (no words, and Whisper is free to invent some there).
+    pub fn whole_of(pcm: &[f32], start: usize, end: usize, loudest: f32) -> Self {
+        let piece = &pcm[start.min(pcm.len())..end.min(pcm.len())];
+        let silent = timeline::loudest(piece) <= loudest * SILENCE_BELOW_LOUDEST;
+        Self { silent, ..Self::whole(start, end) }
+    }
+
+    /// Whether the chunk holds nothing to transcribe ([`Self::whole_of`]).
+    pub fn is_silent(&self) -> bool {
+        self.silent
     }
 
     /// Where the chunk is in the recording: the start of its first span and the end of its

@@ -110,6 +110,16 @@ fn quietest(pcm: &[f32], from: usize, to: usize) -> Option<usize> {
         .map(|(_, c)| c)
 }
 
+/// The energy of the loudest frame of `pcm` (sum of squares over [`QUIET_FRAME`] samples, in
+/// steps of [`QUIET_STEP`]); 0 for empty or all-zero audio.
+pub fn loudest(pcm: &[f32]) -> f32 {
+    (0..pcm.len())
+        .step_by(QUIET_STEP)
+        .map(|a| pcm[a..(a + QUIET_FRAME).min(pcm.len())].iter().map(|x| x * x).sum::<f32>())
+        .filter(|e| e.is_finite())
+        .fold(0.0, f32::max)
+}
+
 /// Maps times in the joined speech of some spans back to the recording they came from.
 #[derive(Debug, Clone)]
 pub struct SpeechTimeline {
