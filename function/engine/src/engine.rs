@@ -155,11 +155,12 @@ impl Engine {
     ) -> Result<ChunkedTranscription, EngineError> {
         let detector = self.vad.as_ref().ok_or(EngineError::NoVad)?;
         let duration = audio::seconds(pcm.len());
-        let loudest = crate::vad::loudest(pcm);
         if options.vad.is_some() {
+            // Speech only: no chunk is silent, nothing is measured against the loudest frame.
             let chunks = detector.chunks(pcm, true)?;
-            return Ok(ChunkedTranscription::new(chunks, None, duration, loudest));
+            return Ok(ChunkedTranscription::new(chunks, None, duration, 0.0));
         }
+        let loudest = vad::loudest(pcm);
         let mut job = ChunkedTranscription::new(Vec::new(), Some(0), duration, loudest);
         self.cut_next(pcm, &mut job)?;
         Ok(job)

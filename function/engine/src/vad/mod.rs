@@ -93,9 +93,7 @@ impl Vad {
         let rest = len - from;
         let spans = self.speech(window, &VadOptions::for_chunks(CHUNK_SECONDS))?;
         let min_silence = seconds_to_samples(SILENCE_SPLIT_SECONDS);
-        let silent = |a: usize, b: usize| {
-            timeline::loudest(&window[a..b.min(window.len())]) <= loudest * SILENCE_BELOW_LOUDEST
-        };
+        let silent = |a: usize, b: usize| is_silent(&window[a..b.min(window.len())], loudest);
         // Silence up to the first speech.
         if let Some(s) = spans.first()
             && s.start >= min_silence
@@ -143,6 +141,11 @@ pub const CHUNK_SECONDS: f32 = 30.0;
 /// neighbour) is far above it.
 pub const SILENCE_BELOW_LOUDEST: f32 = 1e-6;
 
+/// Whether no frame of `piece` comes within [`SILENCE_BELOW_LOUDEST`] of `loudest`.
+fn is_silent(piece: &[f32], loudest: f32) -> bool {
+    timeline::loudest(piece) <= loudest * SILENCE_BELOW_LOUDEST
+}
+
 /// A piece of a recording transcribed on its own: speech spans joined up to [`CHUNK_SECONDS`].
 #[derive(Debug, Clone)]
 pub struct Chunk {
@@ -166,8 +169,7 @@ impl Chunk {
     /// within [`SILENCE_BELOW_LOUDEST`] of `loudest` (the recording's loudest frame's energy):
     /// a silent chunk is not transcribed (no words, and Whisper is free to invent some there).
     pub fn whole_of(pcm: &[f32], start: usize, end: usize, loudest: f32) -> Self {
-        let piece = &pcm[start.min(pcm.len())..end.min(pcm.len())];
-        let silent = timeline::loudest(piece) <= loudest * SILENCE_BELOW_LOUDEST;
+        let silent = is_silent(&pcm[start.min(pcm.len())..end.min(pcm.len())], loudest);
         Self { silent, ..Self::whole(start, end) }
     }
 
