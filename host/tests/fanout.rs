@@ -25,10 +25,11 @@ fn transcribe_long(
     (r.status().as_u16(), chunks, cpu, text)
 }
 
+/// From `x-stt-chunks`: the chunks with sound (to transcribe), and how many of them were sent.
 fn chunks_sent(header: &Option<String>) -> (usize, usize) {
     let h = header.as_deref().expect("x-stt-chunks");
     let c = stt_contract::fanout::ChunkCounts::parse(h).expect("`N; sent=M; silent=K`");
-    (c.chunks, c.sent)
+    (c.chunks - c.silent, c.sent)
 }
 
 /// Two long requests at once on two slots: each parent gives its slot up while its chunks run,

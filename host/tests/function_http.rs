@@ -731,7 +731,7 @@ fn a_long_recording_fans_out_to_other_instances(kind: HostKind) {
     let chunks = chunks.expect("x-stt-chunks");
     let counts = stt_contract::fanout::ChunkCounts::parse(&chunks).expect("`N; sent=M; silent=K`");
     assert!(counts.chunks >= 3, "{chunks}");
-    assert_eq!(counts.sent, counts.chunks, "every chunk went to another instance");
+    assert_eq!(counts.sent, counts.chunks - counts.silent, "every chunk went to another instance");
     let v: serde_json::Value = serde_json::from_str(&text).expect("json");
     let segments = v["segments"].as_array().expect("segments");
     let starts: Vec<f64> = segments.iter().filter_map(|s| s["start"].as_f64()).collect();

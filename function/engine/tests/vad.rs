@@ -225,10 +225,16 @@ fn silent_chunks_of_a_long_recording_are_not_transcribed() {
     audio.extend(std::iter::repeat_n(0.0f32, 70 * 16_000));
     audio.extend_from_slice(&jfk);
     let chunks = vad().chunks(&audio, false).expect("chunks");
-    let silent = chunks.iter().filter(|c| c.is_silent()).count();
-    // Chunks are cut at most 30 s apart in the quietest place, so 70 s of silence fills at
-    // least one chunk whole (the rest of it goes with the speech on either side).
-    assert!(silent >= 1, "70 s of silence holds a silent chunk: {chunks:?}");
+    // The silence is cut off from the takes on both sides into chunks of its own.
+    let jfk_s = jfk.len() as f64 / 16_000.0;
+    let silence: f64 = chunks
+        .iter()
+        .filter(|c| c.is_silent())
+        .map(|c| c.span_seconds())
+        .inspect(|&(a, b)| assert!(a >= jfk_s - 0.05 && b <= 70.0 + jfk_s + 0.05, "{a}-{b}"))
+        .map(|(a, b)| b - a)
+        .sum();
+    assert!(silence > 69.0, "{silence} s of the 70 s are in silent chunks: {chunks:?}");
     assert!(!chunks[0].is_silent() && !chunks[chunks.len() - 1].is_silent());
     let engine = tiny_en();
     let alone = engine.transcribe_pcm(jfk.clone(), &TranscribeOptions::default()).expect("jfk");
@@ -249,8 +255,9 @@ fn silent_chunks_of_a_long_recording_are_not_transcribed() {
     assert_eq!(streamed, t.segments);
     let want = stt_testkit::wer::normalize_english(&format!("{} {}", alone.text, alone.text));
     let got = stt_testkit::wer::normalize_english(&t.text);
-    assert!(stt_testkit::wer::edit_distance(&want, &got) <= 2, "{}", t.text);
-    let jfk_s = jfk.len() as f64 / 16_000.0;
+    // Both takes' words and nothing else: with the silence after the first take's tail left
+    // in its chunk, tiny.en wrote "Thank you." there.
+    assert!(stt_testkit::wer::edit_distance(&want, &got) <= 1, "{}", t.text);
     let second = 70.0 + jfk_s;
     assert!(t.segments.iter().all(|s| s.end <= jfk_s + 0.5 || s.start >= second - 0.5), "{t:?}");
     assert!(t.segments.last().is_some_and(|s| s.start >= second - 0.5));

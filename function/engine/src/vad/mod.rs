@@ -77,9 +77,10 @@ impl Vad {
     /// its way before the rest is looked at). The `first` chunk with sound is at most
     /// [`FIRST_CHUNK_SECONDS`], so that its text comes back soon; the others at most
     /// [`CHUNK_SECONDS`]. Silence ([`Chunk::whole_of`] against `loudest`) of at least
-    /// [`SILENCE_SPLIT_SECONDS`] before the first speech or after the last is cut off into a
-    /// chunk of its own, which nobody transcribes: in a chunk with speech, Whisper takes a
-    /// window for it and may invent words there ("Thank you.").
+    /// [`SILENCE_SPLIT_SECONDS`] before a chunk's first sound or after its last is cut off into
+    /// a chunk of its own, which nobody transcribes: in a chunk with sound, Whisper takes a
+    /// window for it and may invent words there ("Thank you."). Sound, not speech: speech too
+    /// quiet for the detector is still sound.
     pub fn next_cut(
         &self,
         pcm: &[f32],
@@ -88,32 +89,28 @@ impl Vad {
         loudest: f32,
     ) -> Result<usize, EngineError> {
         let max = seconds_to_samples(if first { FIRST_CHUNK_SECONDS } else { CHUNK_SECONDS });
-        let len = pcm.len();
-        let window = &pcm[from..len.min(from + max + seconds_to_samples(LOOKAHEAD_SECONDS))];
-        let rest = len - from;
-        let spans = self.speech(window, &VadOptions::for_chunks(CHUNK_SECONDS))?;
-        let min_silence = seconds_to_samples(SILENCE_SPLIT_SECONDS);
-        let silent = |a: usize, b: usize| is_silent(&window[a..b.min(window.len())], loudest);
-        // Silence up to the first speech.
-        if let Some(s) = spans.first()
-            && s.start >= min_silence
-            && silent(0, s.start.min(max))
-        {
-            return Ok(from + s.start.min(max));
+        let rest = pcm.len() - from;
+        let window = &pcm[from..pcm.len().min(from + max + seconds_to_samples(LOOKAHEAD_SECONDS))];
+        let (threshold, min_silence) =
+            (loudest * SILENCE_BELOW_LOUDEST, seconds_to_samples(SILENCE_SPLIT_SECONDS));
+        // Silence up to the first sound (all of the chunk when it has none).
+        let limit = rest.min(max);
+        match timeline::sound(&window[..limit], threshold) {
+            None => return Ok(from + limit),
+            Some((start, _)) if start >= min_silence => return Ok(from + start),
+            Some(_) => {}
         }
         let cut = if rest <= max {
             rest
         } else {
+            let spans = self.speech(window, &VadOptions::for_chunks(CHUNK_SECONDS))?;
             cover(&spans, window, max).first().map_or(max, |c| c.end).clamp(1, max)
         };
-        // Silence from the last speech before the cut up to it.
-        if let Some(end) = spans.iter().take_while(|s| s.start < cut).map(|s| s.end).last()
-            && end + min_silence <= cut
-            && silent(end, cut)
-        {
-            return Ok(from + end);
+        // Silence from the last sound up to the cut.
+        match timeline::sound(&window[..cut], threshold) {
+            Some((_, end)) if end + min_silence <= cut => Ok(from + end),
+            _ => Ok(from + cut),
         }
-        Ok(from + cut)
     }
 }
 
@@ -143,7 +140,7 @@ pub const SILENCE_BELOW_LOUDEST: f32 = 1e-6;
 
 /// Whether no frame of `piece` comes within [`SILENCE_BELOW_LOUDEST`] of `loudest`.
 fn is_silent(piece: &[f32], loudest: f32) -> bool {
-    timeline::loudest(piece) <= loudest * SILENCE_BELOW_LOUDEST
+    timeline::sound(piece, loudest * SILENCE_BELOW_LOUDEST).is_none()
 }
 
 /// A piece of a recording transcribed on its own: speech spans joined up to [`CHUNK_SECONDS`].

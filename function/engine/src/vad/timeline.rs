@@ -120,6 +120,18 @@ pub fn loudest(pcm: &[f32]) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// Where `pcm` has sound: from the start of its first frame with more energy than `threshold`
+/// to the end of its last such frame (frames as in [`loudest`]); `None` if it has none.
+pub fn sound(pcm: &[f32], threshold: f32) -> Option<(usize, usize)> {
+    let loud = |&a: &usize| {
+        let e: f32 = pcm[a..(a + QUIET_FRAME).min(pcm.len())].iter().map(|x| x * x).sum();
+        e > threshold && e.is_finite()
+    };
+    let first = (0..pcm.len()).step_by(QUIET_STEP).find(loud)?;
+    let last = (0..pcm.len()).step_by(QUIET_STEP).rev().find(loud).unwrap_or(first);
+    Some((first, (last + QUIET_FRAME).min(pcm.len())))
+}
+
 /// Maps times in the joined speech of some spans back to the recording they came from.
 #[derive(Debug, Clone)]
 pub struct SpeechTimeline {
