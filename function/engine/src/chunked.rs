@@ -42,7 +42,7 @@ impl ChunkedTranscription {
         job
     }
 
-    /// The energy of the recording's loudest frame ([`Chunk::whole_of`]).
+    /// The energy of the recording's loudest frame ([`crate::Vad::next_chunk`]).
     pub(crate) fn loudest(&self) -> f32 {
         self.loudest
     }

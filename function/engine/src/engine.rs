@@ -179,8 +179,8 @@ impl Engine {
         }
         let detector = self.vad.as_ref().ok_or(EngineError::NoVad)?;
         let first = job.chunks().iter().all(Chunk::is_silent);
-        let end = detector.next_cut(pcm, from, first, job.loudest())?;
-        let chunk = Chunk::whole_of(pcm, from, end, job.loudest());
+        let chunk = detector.next_chunk(pcm, from, first, job.loudest())?;
+        let end = chunk.end();
         job.extend(vec![chunk], (end < pcm.len()).then_some(end));
         Ok(true)
     }

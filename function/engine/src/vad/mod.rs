@@ -50,9 +50,9 @@ impl Vad {
     /// split at silences of 160 ms; speech longer than a chunk at its longest silence).
     /// `speech_only`: the chunks are the speech spans joined while they fit, the rest dropped, as
     /// that pipeline does with `vad_filter`. Otherwise the chunks cover the whole recording, cut
-    /// in the middle of pauses one after the other ([`Self::next_cut`]): nothing is dropped, so
+    /// in the middle of pauses one after the other ([`Self::next_chunk`]): nothing is dropped, so
     /// speech too quiet for the detector (it is not level-invariant) is still transcribed; only
-    /// chunks far quieter than the recording are marked silent ([`Chunk::whole_of`]).
+    /// chunks far quieter than the recording are marked silent ([`Self::next_chunk`]).
     pub fn chunks(&self, pcm: &[f32], speech_only: bool) -> Result<Vec<Chunk>, EngineError> {
         if speech_only {
             let spans = self.speech(pcm, &VadOptions::for_chunks(CHUNK_SECONDS))?;
@@ -65,29 +65,31 @@ impl Vad {
         let (mut from, loudest) = (0, loudest(pcm));
         while from < pcm.len() {
             let first = chunks.iter().all(Chunk::is_silent);
-            let end = self.next_cut(pcm, from, first, loudest)?;
-            chunks.push(Chunk::whole_of(pcm, from, end, loudest));
-            from = end;
+            let chunk = self.next_chunk(pcm, from, first, loudest)?;
+            from = chunk.end();
+            chunks.push(chunk);
         }
         Ok(chunks)
     }
 
-    /// Where the chunk of `pcm` that starts at `from` ends: the end of the recording, or a
+    /// The chunk of `pcm` that starts at `from`, ending at the end of the recording or at a
     /// pause found by looking only a little past the chunk's limit (so that each chunk can be on
     /// its way before the rest is looked at). The `first` chunk with sound is at most
     /// [`FIRST_CHUNK_SECONDS`], so that its text comes back soon; the others at most
-    /// [`CHUNK_SECONDS`]. Silence ([`Chunk::whole_of`] against `loudest`) of at least
-    /// [`SILENCE_SPLIT_SECONDS`] before a chunk's first sound or after its last is cut off into
-    /// a chunk of its own, which nobody transcribes: in a chunk with sound, Whisper takes a
-    /// window for it and may invent words there ("Thank you."). Sound, not speech: speech too
-    /// quiet for the detector is still sound.
-    pub fn next_cut(
+    /// [`CHUNK_SECONDS`]. Silence (no frame within [`SILENCE_BELOW_LOUDEST`] of `loudest`, the
+    /// energy of the recording's loudest frame) of at least [`SILENCE_SPLIT_SECONDS`] before a
+    /// chunk's first sound or after its last is cut off into a chunk of its own, marked silent:
+    /// nobody transcribes it, where in a chunk with sound Whisper takes a window for it and may
+    /// invent words there ("Thank you."). Sound, not speech: speech too quiet for the detector
+    /// is still sound.
+    pub fn next_chunk(
         &self,
         pcm: &[f32],
         from: usize,
         first: bool,
         loudest: f32,
-    ) -> Result<usize, EngineError> {
+    ) -> Result<Chunk, EngineError> {
+        let silent = |end: usize| Chunk { silent: true, ..Chunk::whole(from, from + end) };
         let max = seconds_to_samples(if first { FIRST_CHUNK_SECONDS } else { CHUNK_SECONDS });
         let rest = pcm.len() - from;
         let window = &pcm[from..pcm.len().min(from + max + seconds_to_samples(LOOKAHEAD_SECONDS))];
@@ -96,8 +98,8 @@ impl Vad {
         // Silence up to the first sound (all of the chunk when it has none).
         let limit = rest.min(max);
         match timeline::sound(&window[..limit], threshold) {
-            None => return Ok(from + limit),
-            Some((start, _)) if start >= min_silence => return Ok(from + start),
+            None => return Ok(silent(limit)),
+            Some((start, _)) if start >= min_silence => return Ok(silent(start)),
             Some(_) => {}
         }
         let cut = if rest <= max {
@@ -107,10 +109,11 @@ impl Vad {
             cover(&spans, window, max).first().map_or(max, |c| c.end).clamp(1, max)
         };
         // Silence from the last sound up to the cut.
-        match timeline::sound(&window[..cut], threshold) {
-            Some((_, end)) if end + min_silence <= cut => Ok(from + end),
-            _ => Ok(from + cut),
-        }
+        let end = match timeline::sound(&window[..cut], threshold) {
+            Some((_, end)) if end + min_silence <= cut => end,
+            _ => cut,
+        };
+        Ok(Chunk::whole(from, from + end))
     }
 }
 
@@ -118,11 +121,11 @@ fn seconds_to_samples(s: f32) -> usize {
     (s * crate::audio::SAMPLE_RATE as f32) as usize
 }
 
-/// The longest first chunk of a recording cut to cover it (see [`Vad::next_cut`]): short, so
+/// The longest first chunk of a recording cut to cover it (see [`Vad::next_chunk`]): short, so
 /// that its transcript comes back soon; it costs a whole window like any chunk.
 pub const FIRST_CHUNK_SECONDS: f32 = 10.0;
 /// The shortest silence cut off from a chunk's speech into a chunk of its own
-/// ([`Vad::next_cut`]).
+/// ([`Vad::next_chunk`]).
 pub const SILENCE_SPLIT_SECONDS: f32 = 2.0;
 /// How far past a chunk's limit the detector looks for its cut, so that a pause near the limit
 /// is seen whole.
@@ -137,11 +140,6 @@ pub const CHUNK_SECONDS: f32 = 30.0;
 /// words; speech that Silero misses for being quiet (fleurs_en_006, −59 dB mean against a loud
 /// neighbour) is far above it.
 pub const SILENCE_BELOW_LOUDEST: f32 = 1e-6;
-
-/// Whether no frame of `piece` comes within [`SILENCE_BELOW_LOUDEST`] of `loudest`.
-fn is_silent(piece: &[f32], loudest: f32) -> bool {
-    timeline::sound(piece, loudest * SILENCE_BELOW_LOUDEST).is_none()
-}
 
 /// A piece of a recording transcribed on its own: speech spans joined up to [`CHUNK_SECONDS`].
 #[derive(Debug, Clone)]
@@ -162,17 +160,14 @@ impl Chunk {
         Self::new(vec![SpeechSpan { start, end }])
     }
 
-    /// The recording's samples `start..end`, whole, marked silent when no frame of it comes
-    /// within [`SILENCE_BELOW_LOUDEST`] of `loudest` (the recording's loudest frame's energy):
-    /// a silent chunk is not transcribed (no words, and Whisper is free to invent some there).
-    pub fn whole_of(pcm: &[f32], start: usize, end: usize, loudest: f32) -> Self {
-        let silent = is_silent(&pcm[start.min(pcm.len())..end.min(pcm.len())], loudest);
-        Self { silent, ..Self::whole(start, end) }
-    }
-
-    /// Whether the chunk holds nothing to transcribe ([`Self::whole_of`]).
+    /// Whether the chunk holds nothing to transcribe ([`Vad::next_chunk`]).
     pub fn is_silent(&self) -> bool {
         self.silent
+    }
+
+    /// Where the chunk ends in the recording: the end of its last span, samples.
+    pub fn end(&self) -> usize {
+        self.spans.last().map_or(0, |s| s.end)
     }
 
     /// Where the chunk is in the recording: the start of its first span and the end of its
