@@ -1,4 +1,4 @@
-//! A long recording transcribed as independent chunks ([`crate::Vad::chunks`]), here or by other
+//! A long recording transcribed as independent chunks ([`crate::Engine::chunk`]), here or by other
 //! instances, and put back together: each chunk's segments are placed in the recording and
 //! released in order, whatever order the chunks finish in. Silent chunks count as done with no
 //! segments: nobody transcribes them.

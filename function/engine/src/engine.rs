@@ -120,7 +120,7 @@ impl Engine {
         Ok(t)
     }
 
-    /// Audio cut at speech pauses into chunks of at most 30 s ([`Vad::chunks`]: the whole
+    /// Audio cut at speech pauses into chunks of at most 30 s ([`Self::chunk`]: the whole
     /// recording, or with `options.vad` only its speech), each transcribed on its own and
     /// placed back in the recording. Unlike the sequential long-form loop no window ends early
     /// and loses what follows, and the chunks do not depend on each other: they are what a
@@ -134,13 +134,11 @@ impl Engine {
     ) -> Result<Transcript, EngineError> {
         let mut job = self.chunk(&pcm, options)?;
         let o = self.chunk_options(&pcm, &job, options)?;
-        let mut i = 0;
-        while let Some(samples) = self.chunk_samples(&pcm, &mut job, i)? {
-            if !job.chunks()[i].is_silent() {
-                let t = self.transcribe_chunk(samples, &o)?;
-                job.complete(i, t.segments, on_segment);
-            }
-            i += 1;
+        let mut from = 0;
+        while let Some((i, samples)) = self.next_chunk_with_sound(&pcm, &mut job, from)? {
+            let t = self.transcribe_chunk(samples, &o)?;
+            job.complete(i, t.segments, on_segment);
+            from = i + 1;
         }
         Ok(job.finish(o.language.unwrap_or_else(|| "en".into()), options.task))
     }
@@ -157,7 +155,7 @@ impl Engine {
         let duration = audio::seconds(pcm.len());
         if options.vad.is_some() {
             // Speech only: no chunk is silent, nothing is measured against the loudest frame.
-            let chunks = detector.chunks(pcm, true)?;
+            let chunks = detector.speech_chunks(pcm)?;
             return Ok(ChunkedTranscription::new(chunks, None, duration, 0.0));
         }
         let loudest = vad::loudest(pcm);
@@ -185,16 +183,24 @@ impl Engine {
         Ok(true)
     }
 
-    /// Chunk `i`'s samples, cutting the next chunks of `job` when `i` is past those cut so far;
-    /// `None` past the last chunk.
-    pub fn chunk_samples(
+    /// The first chunk of `job` from index `from` on that has sound, with its index and
+    /// samples, cutting the next chunks when it needs them; `None` past the last chunk. Silent
+    /// chunks are done already ([`ChunkedTranscription::new`]): nobody transcribes them.
+    pub fn next_chunk_with_sound(
         &self,
         pcm: &[f32],
         job: &mut ChunkedTranscription,
-        i: usize,
-    ) -> Result<Option<Vec<f32>>, EngineError> {
-        while i >= job.chunks().len() && self.cut_next(pcm, job)? {}
-        Ok(job.chunks().get(i).map(|c| c.samples(pcm)))
+        from: usize,
+    ) -> Result<Option<(usize, Vec<f32>)>, EngineError> {
+        let mut i = from;
+        loop {
+            while i >= job.chunks().len() && self.cut_next(pcm, job)? {}
+            match job.chunks().get(i) {
+                None => return Ok(None),
+                Some(c) if c.is_silent() => i += 1,
+                Some(c) => return Ok(Some((i, c.samples(pcm)))),
+            }
+        }
     }
 
     /// The options every chunk of `job` is transcribed with: no voice activity detection (the

@@ -107,14 +107,8 @@ impl LongAudio<'_> {
                     if gone() {
                         return Err(left());
                     }
-                    let mut i = sent_chunk.borrow().last().map_or(0, |&c| c + 1);
-                    let samples = loop {
-                        let Some(samples) = self.samples(&job, &pcm, i)? else { return Ok(None) };
-                        if !job.borrow().chunks()[i].is_silent() {
-                            break samples;
-                        }
-                        i += 1;
-                    };
+                    let from = sent_chunk.borrow().last().map_or(0, |&c| c + 1);
+                    let Some((i, samples)) = self.next(&job, &pcm, from)? else { return Ok(None) };
                     sent_chunk.borrow_mut().push(i);
                     let wav = stt_engine::audio::wav_f32(&samples)
                         .ok_or_else(|| ApiError::new(500, "a chunk is too long for a WAV file"))?;
@@ -144,16 +138,14 @@ impl LongAudio<'_> {
                 dispatch.send_all(self.width.max(1), &mut make, &mut done)?;
             }
             None => {
-                let mut i = 0;
-                while let Some(samples) = self.samples(&job, &pcm, i)? {
+                let mut from = 0;
+                while let Some((i, samples)) = self.next(&job, &pcm, from)? {
                     if gone() {
                         return Err(left());
                     }
-                    if !job.borrow().chunks()[i].is_silent() {
-                        let t = self.engine.transcribe_chunk(samples, &options)?;
-                        job.borrow_mut().complete(i, t.segments, on_segment);
-                    }
-                    i += 1;
+                    let t = self.engine.transcribe_chunk(samples, &options)?;
+                    job.borrow_mut().complete(i, t.segments, on_segment);
+                    from = i + 1;
                 }
             }
         }
@@ -167,14 +159,14 @@ impl LongAudio<'_> {
         Ok(Chunked { transcript: job.finish(language, options.task), counts })
     }
 
-    /// Chunk `i`'s samples ([`Engine::chunk_samples`]).
-    fn samples(
+    /// The next chunk with sound from `from` on ([`Engine::next_chunk_with_sound`]).
+    fn next(
         &self,
         job: &RefCell<ChunkedTranscription>,
         pcm: &[f32],
-        i: usize,
-    ) -> Result<Option<Vec<f32>>, ApiError> {
-        Ok(self.engine.chunk_samples(pcm, &mut job.borrow_mut(), i)?)
+        from: usize,
+    ) -> Result<Option<(usize, Vec<f32>)>, ApiError> {
+        Ok(self.engine.next_chunk_with_sound(pcm, &mut job.borrow_mut(), from)?)
     }
 }
 

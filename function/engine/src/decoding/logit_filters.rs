@@ -105,7 +105,7 @@ impl TimestampRules {
         // When the timestamps together are likelier than any single text token, take a timestamp.
         let lse = log_sum_exp(logits);
         let ts_lse = log_sum_exp(&logits[tb..]) - lse;
-        let max_text = logits[..tb].iter().copied().fold(f32::NEG_INFINITY, f32::max) - lse;
+        let max_text = crate::kernels::vmath::max(&logits[..tb]) - lse;
         if ts_lse > max_text {
             logits[..tb].fill(f32::NEG_INFINITY);
         }

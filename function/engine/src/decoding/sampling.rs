@@ -8,13 +8,13 @@ use crate::error::EngineError;
 use crate::model::Backend;
 
 pub fn argmax(x: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &v) in x.iter().enumerate() {
-        if v > x[best] {
-            best = i;
-        }
-    }
-    best as u32
+    // The first entry equal to the largest: the same as a scan keeping the first of equal
+    // maxima, but the maximum takes sixteen entries per loop iteration (it runs over the
+    // vocabulary for every token).
+    let m = crate::kernels::vmath::max(x);
+    let (whole, _) = x.as_chunks::<16>();
+    let start = whole.iter().position(|c| c.contains(&m)).map_or(whole.len() * 16, |c| 16 * c);
+    x[start..].iter().position(|&v| v == m).map_or(0, |i| start + i) as u32
 }
 
 fn sample(logits: &[f32], temperature: f32, rng: &mut fastrand::Rng) -> u32 {
@@ -79,4 +79,24 @@ pub fn best_of<B: Backend>(
         }
     }
     best.map(|(_, r)| r).ok_or_else(|| EngineError::InvalidOption("no candidate".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::argmax;
+
+    /// The first of equal maxima, in the sixteen-wide part or the tail; 0 when every entry is
+    /// masked.
+    #[test]
+    fn argmax_takes_the_first_of_equal_maxima() {
+        let mut x = vec![0.5f32; 51_865];
+        assert_eq!(argmax(&x), 0);
+        x[40_000] = 2.0;
+        x[40_017] = 2.0;
+        assert_eq!(argmax(&x), 40_000);
+        x[51_864] = 3.0;
+        assert_eq!(argmax(&x), 51_864);
+        assert_eq!(argmax(&[f32::NEG_INFINITY; 20]), 0);
+        assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);
+    }
 }

@@ -42,10 +42,23 @@ pub fn activation_levels(k: usize, other: f32) -> f32 {
         as f32
 }
 
+/// Sixteen values per iteration (four running maxima): under the host's epoch checks every
+/// loop iteration pays a check and a spill of what it carries, which at four values per
+/// iteration cost more than the comparisons.
 fn max_abs(x: &[f32]) -> f32 {
-    let (v, rest) = x.as_chunks::<4>();
-    let m = v.iter().fold(f32x4::splat(0.0), |m, c| m.max(f32x4::from(*c).abs()));
-    rest.iter().fold(m.to_array().into_iter().fold(0f32, f32::max), |m, v| m.max(v.abs()))
+    let (v, rest) = x.as_chunks::<16>();
+    let lanes = |c: &[f32; 16], i: usize| f32x4::from([c[i], c[i + 1], c[i + 2], c[i + 3]]).abs();
+    let m = v.iter().fold([f32x4::splat(0.0); 4], |m, c| {
+        [
+            m[0].max(lanes(c, 0)),
+            m[1].max(lanes(c, 4)),
+            m[2].max(lanes(c, 8)),
+            m[3].max(lanes(c, 12)),
+        ]
+    });
+    let m = m[0].max(m[1]).max(m[2].max(m[3]));
+    let m = m.to_array().into_iter().fold(0f32, super::vmath::larger);
+    rest.iter().fold(m, |m, v| super::vmath::larger(m, v.abs()))
 }
 
 /// An integer type rows are quantised to.
@@ -102,8 +115,15 @@ impl Quant for u8 {
 
 /// `out = round(x · inv) + zero` with `round(x · inv)` clamped to [lo, hi], sixteen lanes at a
 /// time (a scalar `round` is a libm call in wasm, and lane-by-lane stores cost as much as the
-/// rest).
-fn quantise_row<T: Quant>(x: &[f32], inv: f32, (lo, hi): (f32, f32), zero: i32, out: &mut [T]) {
+/// rest); returns the sum of the rounded values (without `zero`), which int8 rows keep
+/// ([`QuantRows::sums`]): one add per sixteen values here instead of a pass of its own.
+fn quantise_row<T: Quant>(
+    x: &[f32],
+    inv: f32,
+    (lo, hi): (f32, f32),
+    zero: i32,
+    out: &mut [T],
+) -> i32 {
     let (v, rest) = x.as_chunks::<16>();
     let (o, o_rest) = out.as_chunks_mut::<16>();
     let (inv8, hi8, lo8) = (f32x8::splat(inv), f32x8::splat(hi), f32x8::splat(lo));
@@ -111,12 +131,19 @@ fn quantise_row<T: Quant>(x: &[f32], inv: f32, (lo, hi): (f32, f32), zero: i32, 
         let c: [f32; 8] = std::array::from_fn(|i| c[i]);
         (f32x8::from(c) * inv8).max(lo8).min(hi8).round_int()
     };
+    let mut sum = i32x8::splat(0);
     for (d, c) in o.iter_mut().zip(v) {
-        *d = T::narrow(q(&c[..8]), q(&c[8..]), zero);
+        let (a, b) = (q(&c[..8]), q(&c[8..]));
+        sum += a + b;
+        *d = T::narrow(a, b, zero);
     }
+    let mut total = sum.reduce_add();
     for (d, &v) in o_rest.iter_mut().zip(rest) {
-        *d = T::from_i32((v * inv).round().clamp(lo, hi) as i32 + zero);
+        let r = (v * inv).round().clamp(lo, hi) as i32;
+        total += r;
+        *d = T::from_i32(r + zero);
     }
+    total
 }
 
 /// Some rows of a [`QuantRows`].
@@ -163,12 +190,17 @@ impl<T: Quant> QuantRows<T> {
 
     /// As [`Self::fill`], every value stored plus `zero` (u8 rows: weights and keys).
     pub fn fill_around(&mut self, x: &[f32], rows: usize, k: usize, levels: f32, zero: i32) {
+        self.fill_rows(x, rows, k, levels, zero, false);
+    }
+
+    /// [`Self::fill_around`], keeping each row's sum in [`Self::sums`] when `sums`.
+    fn fill_rows(&mut self, x: &[f32], rows: usize, k: usize, levels: f32, zero: i32, sums: bool) {
         let stride = self.reset(rows, k, zero);
         for r in 0..rows {
             let row = &x[r * k..(r + 1) * k];
             let max = max_abs(row);
             let scale = if max > 0.0 && max.is_finite() { max / levels } else { 1.0 };
-            quantise_row(
+            let sum = quantise_row(
                 row,
                 1.0 / scale,
                 (-levels, levels),
@@ -176,6 +208,9 @@ impl<T: Quant> QuantRows<T> {
                 &mut self.data[r * stride..r * stride + k],
             );
             self.scales[r] = scale;
+            if sums {
+                self.sums.push(sum);
+            }
         }
     }
 
@@ -236,12 +271,7 @@ impl QuantRows<u8> {
 impl QuantRows<i8> {
     /// Signed int8 rows (±[`I8_LEVELS`]) with their sums, for products with u8 weights or keys.
     pub fn fill_i8(&mut self, x: &[f32], rows: usize, k: usize) {
-        self.fill(x, rows, k, I8_LEVELS);
-        self.sums.extend(
-            self.data
-                .chunks(self.stride.max(1))
-                .map(|r| r.iter().map(|&v| i32::from(v)).sum::<i32>()),
-        );
+        self.fill_rows(x, rows, k, I8_LEVELS, 0, true);
     }
 }
 
@@ -304,6 +334,27 @@ pub fn exp_shifted_quantised<T: Quant>(x: &[f32], levels: f32, out: &mut [T]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// int8 rows keep the sums of their stored values (the quantisation's own running sum), and
+    /// the largest magnitude is found wherever it sits (the sixteen-wide scan and its tail).
+    #[test]
+    fn int8_rows_keep_their_sums_and_use_the_full_range() {
+        for k in [5, 16, 37, 384] {
+            let x: Vec<f32> =
+                (0..4 * k).map(|i| ((i * 7919 % 257) as f32 - 128.0) * 0.01).collect();
+            let mut q = QuantRows::<i8>::default();
+            q.fill_i8(&x, 4, k);
+            assert_eq!(q.sums.len(), 4);
+            for r in 0..4 {
+                let row = q.row(r);
+                assert_eq!(q.sums[r], row.iter().map(|&v| i32::from(v)).sum::<i32>(), "k {k}");
+                assert_eq!(row.iter().map(|v| v.unsigned_abs()).max(), Some(127), "k {k} row {r}");
+            }
+        }
+        let mut q = QuantRows::<i16>::default();
+        q.fill(&[0.0; 40], 2, 20, ACTIVATION_LEVELS);
+        assert!(q.sums.is_empty(), "only int8 rows keep sums");
+    }
 
     #[test]
     fn rows_round_trip_within_half_a_step() {

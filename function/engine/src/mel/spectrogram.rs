@@ -120,7 +120,7 @@ pub fn log_mel_spectrogram(samples: &[f32], n_mels: usize) -> LogMel {
     for v in mel.iter_mut() {
         *v = v.max(1e-10).log10();
     }
-    let max = mel.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let max = crate::kernels::vmath::max(&mel);
     LogMel { n_mels, n_frames, data: mel, max }
 }
 

@@ -45,31 +45,14 @@ impl Vad {
         Ok(spans::speech_spans(&self.probabilities(pcm)?, pcm.len(), options))
     }
 
-    /// `pcm` cut into chunks of at most [`CHUNK_SECONDS`] to transcribe on their own, at the
-    /// pauses Silero VAD finds with faster-whisper's `BatchedInferencePipeline` options (speech
-    /// split at silences of 160 ms; speech longer than a chunk at its longest silence).
-    /// `speech_only`: the chunks are the speech spans joined while they fit, the rest dropped, as
-    /// that pipeline does with `vad_filter`. Otherwise the chunks cover the whole recording, cut
-    /// in the middle of pauses one after the other ([`Self::next_chunk`]): nothing is dropped, so
-    /// speech too quiet for the detector (it is not level-invariant) is still transcribed; only
-    /// chunks far quieter than the recording are marked silent ([`Self::next_chunk`]).
-    pub fn chunks(&self, pcm: &[f32], speech_only: bool) -> Result<Vec<Chunk>, EngineError> {
-        if speech_only {
-            let spans = self.speech(pcm, &VadOptions::for_chunks(CHUNK_SECONDS))?;
-            return Ok(groups(&spans, seconds_to_samples(CHUNK_SECONDS))
-                .into_iter()
-                .map(Chunk::new)
-                .collect());
-        }
-        let mut chunks: Vec<Chunk> = Vec::new();
-        let (mut from, loudest) = (0, loudest(pcm));
-        while from < pcm.len() {
-            let first = chunks.iter().all(Chunk::is_silent);
-            let chunk = self.next_chunk(pcm, from, first, loudest)?;
-            from = chunk.end();
-            chunks.push(chunk);
-        }
-        Ok(chunks)
+    /// The speech of `pcm` in chunks of at most [`CHUNK_SECONDS`] to transcribe on their own,
+    /// as faster-whisper's `BatchedInferencePipeline` makes them with `vad_filter`: speech
+    /// spans (split at silences of 160 ms; speech longer than a chunk at its longest silence)
+    /// joined while they fit, the rest dropped. A whole recording is cut one chunk at a time
+    /// instead ([`Self::next_chunk`]), keeping what the detector misses.
+    pub fn speech_chunks(&self, pcm: &[f32]) -> Result<Vec<Chunk>, EngineError> {
+        let spans = self.speech(pcm, &VadOptions::for_chunks(CHUNK_SECONDS))?;
+        Ok(groups(&spans, seconds_to_samples(CHUNK_SECONDS)).into_iter().map(Chunk::new).collect())
     }
 
     /// The chunk of `pcm` that starts at `from`, ending at the end of the recording or at a
