@@ -46,15 +46,10 @@ pub fn activation_levels(k: usize, other: f32) -> f32 {
 /// loop iteration pays a check and a spill of what it carries, which at four values per
 /// iteration cost more than the comparisons.
 fn max_abs(x: &[f32]) -> f32 {
+    use super::vmath::lanes;
     let (v, rest) = x.as_chunks::<16>();
-    let lanes = |c: &[f32; 16], i: usize| f32x4::from([c[i], c[i + 1], c[i + 2], c[i + 3]]).abs();
     let m = v.iter().fold([f32x4::splat(0.0); 4], |m, c| {
-        [
-            m[0].max(lanes(c, 0)),
-            m[1].max(lanes(c, 4)),
-            m[2].max(lanes(c, 8)),
-            m[3].max(lanes(c, 12)),
-        ]
+        std::array::from_fn(|j| m[j].max(lanes(c, 4 * j).abs()))
     });
     let m = m[0].max(m[1]).max(m[2].max(m[3]));
     let m = m.to_array().into_iter().fold(0f32, super::vmath::larger);

@@ -32,9 +32,9 @@ pub(crate) fn exp_neg(x: f32x4) -> f32x4 {
     (p * two_n) & !underflow
 }
 
-/// Four lanes of `c` from `i`.
+/// Four lanes of `c` from `i` (the sixteen-wide scans here and in `quant`).
 #[inline(always)]
-fn lanes(c: &[f32; 16], i: usize) -> f32x4 {
+pub(crate) fn lanes(c: &[f32; 16], i: usize) -> f32x4 {
     f32x4::from([c[i], c[i + 1], c[i + 2], c[i + 3]])
 }
 
