@@ -1,7 +1,26 @@
 //! Softmax and exact-form GELU four lanes at a time. candle evaluates exp and erf one scalar at
 //! a time, which in wasm cost as much as the encoder's attention products.
 
-use wide::{CmpLt, f32x4, i32x4};
+use wide::{CmpLt, f32x4, f32x8, i32x4, i32x8};
+
+/// 1.5 · 2²³: adding it to a float below 2²² in magnitude rounds it to an integer (to nearest,
+/// ties to even) held in the low mantissa bits.
+const ROUND: f32 = 12_582_912.0;
+
+/// Lanes rounded to the nearest integer, ties to even (as `round_int`), for lanes within ±2²²
+/// (clamped, or bounded by construction). wide's `round_int` is `f32x4.nearest` and a
+/// saturating truncation, whose NaN and overflow fix-ups Cranelift lowers to about ten
+/// instructions per four lanes; this is an add and a subtract.
+#[inline(always)]
+pub(crate) fn round_bounded(x: f32x4) -> i32x4 {
+    bytemuck::cast::<f32x4, i32x4>(x + f32x4::splat(ROUND)) - i32x4::splat(ROUND.to_bits() as i32)
+}
+
+/// [`round_bounded`], eight lanes.
+#[inline(always)]
+pub(crate) fn round_bounded8(x: f32x8) -> i32x8 {
+    bytemuck::cast::<f32x8, i32x8>(x + f32x8::splat(ROUND)) - i32x8::splat(ROUND.to_bits() as i32)
+}
 
 /// exp(x) for x ≤ 0 — all this module needs: softmax and log-sum-exp after subtracting the
 /// maximum, erf's exp(−x²). Relative error ≤ 3e-7, exactly 0 below −87 (and for −∞). wide's
@@ -9,8 +28,6 @@ use wide::{CmpLt, f32x4, i32x4};
 /// about twice the instructions.
 #[inline(always)]
 pub(crate) fn exp_neg(x: f32x4) -> f32x4 {
-    // 1.5 · 2²³: adding it rounds to an integer, held in the low mantissa bits.
-    const ROUND: f32 = 12_582_912.0;
     // exp(x) = 2ⁿ · e^g with n = round(x·log₂e) and g = x − n·ln 2, |g| ≤ ½ ln 2.
     let y = x * f32x4::splat(std::f32::consts::LOG2_E);
     let underflow = y.cmp_lt(f32x4::splat(-126.0));
@@ -137,6 +154,24 @@ pub fn gelu(x: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The bounded round is `round_int` (nearest, ties to even) wherever it is used: ties,
+    /// signs, the quantisers' extremes and values between.
+    #[test]
+    fn the_bounded_round_equals_round_int() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        let mut x = vec![0.5f32, 1.5, 2.5, -0.5, -1.5, -2.5, 126.5, -127.0, 127.0, 0.0, -0.0];
+        x.extend([8191.5, -8191.5, 32767.0, -32767.0, 4_194_303.0, -4_194_303.0]);
+        x.extend((0..4000).map(|_| (rng.f32() - 0.5) * 2.0 * 40_000.0));
+        x.extend((0..4000).map(|_| (rng.f32() - 0.5) * 300.0));
+        for c in x.chunks_exact(8) {
+            let v: [f32; 8] = std::array::from_fn(|i| c[i]);
+            let want = f32x8::from(v).round_int().to_array();
+            assert_eq!(round_bounded8(f32x8::from(v)).to_array(), want, "{v:?}");
+            let low: [f32; 4] = std::array::from_fn(|i| v[i]);
+            assert_eq!(round_bounded(f32x4::from(low)).to_array(), want[..4], "{low:?}");
+        }
+    }
 
     #[test]
     fn gelu_matches_the_erf_form() {
