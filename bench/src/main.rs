@@ -5,6 +5,7 @@ mod audio;
 mod beam;
 mod clips;
 mod cpu_scaling;
+mod dot_lowering;
 mod engine_rtf;
 mod host_proc;
 mod hpa;
@@ -62,6 +63,9 @@ enum Cmd {
     Long(long::Args),
     /// Writes the engine's decoding of audio files as 16 kHz f32 samples (for reference runs).
     Pcm(pcm::Args),
+    /// The encoder's int8 product step as wasmtime lowers relaxed-simd's dot on x86, against
+    /// the same step on AVX-512 VNNI (`vpdpbusd`), natively on the encoder's shapes.
+    Dot(dot_lowering::Args),
 }
 
 #[derive(clap::Args, Clone)]
@@ -111,6 +115,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Beam(args) => beam::run(&args),
         Cmd::Vad(args) => vad::run(&args),
         Cmd::Long(args) => long::run(&args),
+        Cmd::Dot(args) => dot_lowering::run(&args),
     }
 }
 
