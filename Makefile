@@ -91,6 +91,7 @@ fmt:
 
 bench: models
 	STT_CLI_WASM=$(WASM)/stt.wasm $(NATIVE)/stt-bench engine --out docs/PERFORMANCE_REPORT.md
+	$(NATIVE)/stt-bench dot --out docs/PERFORMANCE_REPORT.md
 	STT_CLI_WASM=$(WASM)/stt.wasm $(NATIVE)/stt-bench beam --out docs/PERFORMANCE_REPORT.md
 	STT_FUNCTION_RAW_WASM=$(WASM)/stt_component.wasm $(NATIVE)/stt-bench instances
 	$(NATIVE)/stt-bench long

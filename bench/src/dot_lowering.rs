@@ -129,12 +129,17 @@ mod x86 {
 }
 
 pub fn run(a: &Args) -> anyhow::Result<()> {
+    // Elsewhere there is nothing to compare (`make bench` goes on; the report keeps its table).
     #[cfg(not(target_arch = "x86_64"))]
-    bail!("this comparison is of two x86 instruction sequences");
+    {
+        eprintln!("stt-bench dot: skipped, this compares two x86 instruction sequences");
+        Ok(())
+    }
     #[cfg(target_arch = "x86_64")]
     {
         if !x86::has_vnni() {
-            bail!("this CPU has no AVX-512 VNNI: nothing to compare");
+            eprintln!("stt-bench dot: skipped, this CPU has no AVX-512 VNNI");
+            return Ok(());
         }
         let mut body = format!(
             "`stt-bench dot`, median of {} runs, one thread: the encoder's int8 product tile (3 rows \
