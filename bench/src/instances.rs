@@ -166,14 +166,16 @@ pub fn run(a: &Args) -> anyhow::Result<()> {
     ];
     for (host_name, label, source, model) in runs {
         eprintln!("{host_name}, {label}, {model}");
-        let m = manifest::write("bench-instances", &[Component::function(source, &a.paths.models)]);
-        // Only `model` is served, so that `GET /v1/models` answers from its weights alone; the
-        // snapshot holds both models whichever is served.
-        let env = [("SPIN_VARIABLE_MODELS", model)];
+        // Only `model` is served, so that `GET /v1/models` answers from its weights alone (the
+        // component as built reads every served model per request); the snapshot holds both
+        // models whichever is served. The manifest's variables are literals, so the component's
+        // own `models` is set (`SPIN_VARIABLE_MODELS` would not reach it).
+        let function = Component::function(source, &a.paths.models).variable("models", model);
+        let m = manifest::write("bench-instances", &[function]);
         let host = if host_name == "spin up" {
-            Launch::spin(&m).envs(&env).start()?
+            Launch::spin(&m).start()?
         } else {
-            host_proc::start(&binary, &m, &["--slots".into(), "2".into()], None, &env)?
+            host_proc::start(&binary, &m, &["--slots".into(), "2".into()], None, &[])?
         };
         let start = measure_start(&host, requests)?;
         std::thread::sleep(Duration::from_millis(300));

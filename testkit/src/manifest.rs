@@ -47,7 +47,10 @@ impl Component {
         self
     }
 
+    /// Sets a component variable (a literal: `SPIN_VARIABLE_*` does not reach it), replacing an
+    /// earlier value of the same name.
     pub fn variable(mut self, name: &str, value: &str) -> Self {
+        self.variables.retain(|(k, _)| k != name);
         self.variables.push((name.into(), value.into()));
         self
     }
