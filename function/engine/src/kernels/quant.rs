@@ -42,20 +42,9 @@ pub fn activation_levels(k: usize, other: f32) -> f32 {
         as f32
 }
 
-/// Sixteen values per iteration (four running maxima): under the host's epoch checks every
-/// loop iteration pays a check and a spill of what it carries, which at four values per
-/// iteration cost more than the comparisons. `fast_max` (`f32x4.pmax`, one instruction) with
-/// the running maximum first: in wasm a NaN value is passed over, as `max` passes it over at
-/// five instructions.
+/// The largest magnitude in `x` (0 for none).
 fn max_abs(x: &[f32]) -> f32 {
-    use super::vmath::lanes;
-    let (v, rest) = x.as_chunks::<16>();
-    let m = v.iter().fold([f32x4::splat(0.0); 4], |m, c| {
-        std::array::from_fn(|j| m[j].fast_max(lanes(c, 4 * j).abs()))
-    });
-    let m = m[0].fast_max(m[1]).fast_max(m[2].fast_max(m[3]));
-    let m = m.to_array().into_iter().fold(0f32, super::vmath::larger);
-    rest.iter().fold(m, |m, v| super::vmath::larger(m, v.abs()))
+    super::vmath::max_of(x, 0.0, f32x4::abs, f32::abs)
 }
 
 /// An integer type rows are quantised to.

@@ -49,30 +49,42 @@ pub(crate) fn exp_neg(x: f32x4) -> f32x4 {
     (p * two_n) & !underflow
 }
 
-/// Four lanes of `c` from `i` (the sixteen-wide scans here and in `quant`).
+/// Four lanes of `c` from `i`.
 #[inline(always)]
-pub(crate) fn lanes(c: &[f32; 16], i: usize) -> f32x4 {
+fn lanes(c: &[f32; 16], i: usize) -> f32x4 {
     f32x4::from([c[i], c[i + 1], c[i + 2], c[i + 3]])
 }
 
-/// The largest entry (−∞ for none). Sixteen entries per iteration (four running maxima): under
-/// the host's epoch checks every loop iteration pays a check and a spill of what it carries.
-pub fn max(x: &[f32]) -> f32 {
+/// The largest `f(v)` over `x`, and `floor` if none is larger; `f4` is `f` four lanes at a
+/// time. Sixteen entries per iteration (four running maxima): under the host's epoch checks
+/// every loop iteration pays a check and a spill of what it carries. `fast_max`
+/// (`f32x4.pmax`, one instruction) with the running maximum first: in wasm a NaN value is
+/// passed over, as `max` passes it over at five instructions.
+#[inline(always)]
+pub(crate) fn max_of(
+    x: &[f32],
+    floor: f32,
+    f4: impl Fn(f32x4) -> f32x4,
+    f: impl Fn(f32) -> f32,
+) -> f32 {
     let (v, rest) = x.as_chunks::<16>();
-    // `fast_max` is one instruction (`f32x4.pmax`); `max`'s NaN rules cost four more, and a
-    // NaN score is already garbage either way.
-    let m = v.iter().fold([f32x4::splat(f32::NEG_INFINITY); 4], |m, c| {
-        std::array::from_fn(|j| m[j].fast_max(lanes(c, 4 * j)))
+    let m = v.iter().fold([f32x4::splat(floor); 4], |m, c| {
+        std::array::from_fn(|j| m[j].fast_max(f4(lanes(c, 4 * j))))
     });
     let m = m[0].fast_max(m[1]).fast_max(m[2].fast_max(m[3]));
-    let m = m.to_array().into_iter().fold(f32::NEG_INFINITY, larger);
-    rest.iter().copied().fold(m, larger)
+    let m = m.to_array().into_iter().fold(floor, larger);
+    rest.iter().fold(m, |m, &v| larger(m, f(v)))
+}
+
+/// The largest entry (−∞ for none).
+pub fn max(x: &[f32]) -> f32 {
+    max_of(x, f32::NEG_INFINITY, |v| v, |v| v)
 }
 
 /// The larger of two numbers, `a` when either is NaN: `f32::max` is a libm call (`fmaxf`) in
 /// wasm, where `f32.max` propagates NaN.
 #[inline(always)]
-pub(crate) fn larger(a: f32, b: f32) -> f32 {
+fn larger(a: f32, b: f32) -> f32 {
     if b > a { b } else { a }
 }
 
