@@ -95,6 +95,7 @@ bench: models
 	STT_CLI_WASM=$(WASM)/stt.wasm $(NATIVE)/stt-bench beam --out docs/PERFORMANCE_REPORT.md
 	STT_FUNCTION_RAW_WASM=$(WASM)/stt_component.wasm $(NATIVE)/stt-bench instances
 	$(NATIVE)/stt-bench long
+	$(NATIVE)/stt-bench formats
 
 # faster-whisper's transcripts of the dev set (greedy with word timestamps, and beam 5), on the
 # samples our decoder produces: bench/reference/faster_whisper_words.json, which the engine's

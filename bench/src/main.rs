@@ -7,6 +7,7 @@ mod clips;
 mod cpu_scaling;
 mod dot_lowering;
 mod engine_rtf;
+mod formats;
 mod host_proc;
 mod hpa;
 mod instances;
@@ -61,6 +62,9 @@ enum Cmd {
     /// A ≈ 10 min recording through `stt-host` on 1 and 2 slots: sequential (one instance)
     /// against fan-out (chunks sent to the slots): latency, WER, first streamed delta.
     Long(long::Args),
+    /// What each upload format (WAV, FLAC, MP3, Vorbis, Opus, WebM, AAC) costs as served:
+    /// latency and instance CPU against the same recording as WAV, and the decode alone.
+    Formats(formats::Args),
     /// Writes the engine's decoding of audio files as 16 kHz f32 samples (for reference runs).
     Pcm(pcm::Args),
     /// The encoder's int8 product step as wasmtime lowers relaxed-simd's dot on x86, against
@@ -115,6 +119,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Beam(args) => beam::run(&args),
         Cmd::Vad(args) => vad::run(&args),
         Cmd::Long(args) => long::run(&args),
+        Cmd::Formats(args) => formats::run(&args),
         Cmd::Dot(args) => dot_lowering::run(&args),
     }
 }

@@ -55,3 +55,25 @@ fn audio_over_the_duration_limit_is_refused_while_decoding() {
         "{err}"
     );
 }
+
+/// A WAV file whose writer never filled in its sizes (written to a pipe, or a recorder that
+/// stopped early) is read to its end, as ffmpeg reads it.
+#[test]
+fn a_wav_whose_sizes_were_never_written_transcribes() {
+    let jfk = data_dir().join("jfk.flac");
+    let wav = read(&stt_testkit::media::reencode(
+        &jfk,
+        "jfk_s16_mono.wav",
+        &["-ac", "1", "-c:a", "pcm_s16le", "-bitexact"],
+    ));
+    let data = wav.windows(4).position(|w| w == b"data").expect("a data chunk");
+    for (riff, size) in [(0u32, 0u32), (0, u32::MAX), (u32::MAX, 0)] {
+        let mut bytes = wav.clone();
+        bytes[4..8].copy_from_slice(&riff.to_le_bytes());
+        bytes[data + 4..data + 8].copy_from_slice(&size.to_le_bytes());
+        let t = tiny_en()
+            .transcribe_bytes(bytes, AudioLimits::default(), &TranscribeOptions::default())
+            .unwrap_or_else(|e| panic!("RIFF size {riff:#x}, data size {size:#x}: {e}"));
+        assert_eq!(norm(&t.text), norm(JFK), "RIFF size {riff:#x}, data size {size:#x}");
+    }
+}

@@ -1,4 +1,4 @@
-//! Container and codec decoding with symphonia (Opus, which symphonia lacks, via opus-decoder).
+//! Container and codec decoding with symphonia (Opus, which symphonia lacks, via opus-rs).
 
 use std::io::Cursor;
 
@@ -32,10 +32,13 @@ fn downmix(mono: &mut Vec<f32>, interleaved: &[f32], channels: usize) {
 /// Seconds of audio between two progress reports.
 const PROGRESS_EVERY_S: usize = 60;
 
-/// Mono samples on their way to 16 kHz, refusing audio past the duration limit and reporting
-/// the seconds decoded so far as they grow.
+/// Mono samples on their way to 16 kHz, keeping the part the container says to present,
+/// refusing audio past the duration limit and reporting the seconds decoded so far as they grow.
 struct Sink<'a> {
     to16k: To16k,
+    /// Frames the decoder has produced, and the range of them to keep (an MP4 edit list's).
+    decoded: usize,
+    keep: std::ops::Range<usize>,
     /// The samples as passed on: a float file may hold NaN or infinities, which would poison
     /// the resampler's FFT (rubato panics on them) and every window after; they become silence.
     clean: Vec<f32>,
@@ -48,6 +51,10 @@ struct Sink<'a> {
 
 impl Sink<'_> {
     fn push(&mut self, mono: &[f32]) -> Result<(), AudioError> {
+        let at = self.decoded;
+        self.decoded += mono.len();
+        let from = self.keep.start.saturating_sub(at).min(mono.len());
+        let mono = &mono[from..self.keep.end.saturating_sub(at).clamp(from, mono.len())];
         let step = PROGRESS_EVERY_S * self.rate;
         let before = self.frames / step;
         self.frames += mono.len();
@@ -70,19 +77,21 @@ impl Sink<'_> {
 /// A stream that breaks off part-way (a truncated upload) yields the audio before the break;
 /// one that yields nothing is an error.
 pub fn decode_to_16k(
-    bytes: Vec<u8>,
+    mut bytes: Vec<u8>,
     limits: AudioLimits,
     progress: &mut dyn FnMut(f64),
 ) -> Result<Pcm16k, AudioError> {
     if bytes.is_empty() {
         return Err(AudioError::EmptyFile);
     }
+    super::wav_sizes::fill_in_unwritten_sizes(&mut bytes);
+    let edit = super::mp4_edit::audio_edit(&bytes);
     let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
     let mut reader = symphonia::default::get_probe()
         .probe(&Hint::new(), mss, FormatOptions::default(), MetadataOptions::default())
         .map_err(|e| AudioError::UnsupportedFormat(e.to_string()))?;
     let track = reader.first_track(TrackType::Audio).ok_or(AudioError::NoAudioTrack)?;
-    let track_id = track.id;
+    let (track_id, delay) = (track.id, track.delay);
     let params = match &track.codec_params {
         Some(CodecParameters::Audio(p)) => p.clone(),
         _ => return Err(AudioError::NoAudioTrack),
@@ -101,7 +110,9 @@ pub fn decode_to_16k(
         Opus(Box<OpusStream>),
     }
     let mut codec = if params.codec == CODEC_ID_OPUS {
-        Codec::Opus(Box::new(OpusStream::new(params.extra_data.as_deref())?))
+        // An edit list covers Opus's pre-skip already.
+        let delay = if edit.is_some() { Some(0) } else { delay };
+        Codec::Opus(Box::new(OpusStream::new(params.extra_data.as_deref(), delay)?))
     } else {
         let d = symphonia::default::get_codecs()
             .make_audio_decoder(&params, &AudioDecoderOptions::default())
@@ -113,8 +124,19 @@ pub fn decode_to_16k(
         Codec::Opus(_) => super::opus::OPUS_RATE,
         Codec::Symphonia(_) => rate,
     };
+    let frames_in =
+        |s: f64| (s * decoded_rate as f64).round().clamp(0.0, usize::MAX as f64) as usize;
+    let keep = match edit {
+        Some(e) => {
+            let start = frames_in(e.start_s);
+            start..e.duration_s.map_or(usize::MAX, |d| start.saturating_add(frames_in(d)))
+        }
+        None => 0..usize::MAX,
+    };
     let mut sink = Sink {
         to16k: To16k::new(decoded_rate)?,
+        decoded: 0,
+        keep,
         clean: Vec::new(),
         frames: 0,
         max_frames: (limits.max_duration_s * decoded_rate as f64).ceil() as usize,

@@ -1,8 +1,10 @@
 //! Audio in: any supported container/codec → mono f32 PCM at 16 kHz.
 
 mod decode;
+mod mp4_edit;
 mod opus;
 mod resample;
+mod wav_sizes;
 
 use decode::decode_to_16k;
 
