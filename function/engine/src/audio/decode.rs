@@ -29,6 +29,17 @@ fn downmix(mono: &mut Vec<f32>, interleaved: &[f32], channels: usize) {
     }
 }
 
+/// Containers symphonia has no reader for, whose MPEG audio frames its MP3 reader would find
+/// and lose after a few (program and transport streams: video `.mpg`, `.ts`): refused by name
+/// rather than answered with the first tenth of a second of their sound.
+fn unreadable_container(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0, 0, 1, 0xBA]) {
+        return Some("an MPEG program stream (.mpg/.mpeg video)");
+    }
+    let ts = |i: usize| bytes.get(i) == Some(&0x47);
+    (ts(0) && ts(188) && ts(376)).then_some("an MPEG transport stream (.ts)")
+}
+
 /// Seconds of audio between two progress reports.
 const PROGRESS_EVERY_S: usize = 60;
 
@@ -83,6 +94,11 @@ pub fn decode_to_16k(
 ) -> Result<Pcm16k, AudioError> {
     if bytes.is_empty() {
         return Err(AudioError::EmptyFile);
+    }
+    if let Some(what) = unreadable_container(&bytes) {
+        return Err(AudioError::UnsupportedFormat(format!(
+            "{what} is not supported; send its sound alone"
+        )));
     }
     super::wav_sizes::fill_in_unwritten_sizes(&mut bytes);
     let edit = super::mp4_edit::audio_edit(&bytes);

@@ -18,7 +18,7 @@ pub enum AudioError {
     #[error("the audio file is empty")]
     EmptyFile,
     #[error(
-        "the file is not audio in a supported format (WAV, FLAC, MP3, Ogg Vorbis/Opus, WebM/Matroska Opus/Vorbis, AIFF, M4A/AAC): {0}"
+        "the file is not audio in a supported format (WAV, FLAC, MP3/MP2, Ogg Vorbis/Opus, WebM/Matroska Opus/Vorbis, AIFF, CAF, MP4/M4A AAC/ALAC): {0}"
     )]
     UnsupportedFormat(String),
     #[error("the file holds no audio track")]
