@@ -107,7 +107,7 @@ pub fn decode_to_16k(
         .probe(&Hint::new(), mss, FormatOptions::default(), MetadataOptions::default())
         .map_err(|e| AudioError::UnsupportedFormat(e.to_string()))?;
     let track = reader.first_track(TrackType::Audio).ok_or(AudioError::NoAudioTrack)?;
-    let (track_id, delay) = (track.id, track.delay);
+    let track_id = track.id;
     let params = match &track.codec_params {
         Some(CodecParameters::Audio(p)) => p.clone(),
         _ => return Err(AudioError::NoAudioTrack),
@@ -126,9 +126,7 @@ pub fn decode_to_16k(
         Opus(Box<OpusStream>),
     }
     let mut codec = if params.codec == CODEC_ID_OPUS {
-        // An edit list covers Opus's pre-skip already.
-        let delay = if edit.is_some() { Some(0) } else { delay };
-        Codec::Opus(Box::new(OpusStream::new(params.extra_data.as_deref(), delay)?))
+        Codec::Opus(Box::new(OpusStream::new(params.extra_data.as_deref())?))
     } else {
         let d = symphonia::default::get_codecs()
             .make_audio_decoder(&params, &AudioDecoderOptions::default())
