@@ -18,6 +18,10 @@ if ff=$(python3 -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe()
   "$ff" -y -loglevel error -t 4 -i "$data/jfk.flac" -c:a libopus -b:a 16k "$c/audio_decode/jfk.webm"
   "$ff" -y -loglevel error -t 4 -i "$data/jfk.flac" -c:a libvorbis "$c/audio_decode/jfk.mka"
   "$ff" -y -loglevel error -t 4 -i "$data/jfk.flac" -c:a aac -b:a 32k "$c/audio_decode/jfk.m4a"
+  "$ff" -y -loglevel error -t 4 -i "$data/jfk.flac" -c:a mp2 "$c/audio_decode/jfk.mp2"
+  "$ff" -y -loglevel error -t 4 -i "$data/jfk.flac" -c:a alac "$c/audio_decode/jfk_alac.caf"
+  # Written to a pipe: RIFF and data sizes left at 0xFFFFFFFF.
+  "$ff" -y -loglevel error -t 4 -i "$data/jfk.flac" -ac 1 -f wav - > "$c/audio_decode/jfk_pipe.wav"
 fi
 
 # Multipart: the boundary on the first line, then a body as OpenAI's clients send it.
