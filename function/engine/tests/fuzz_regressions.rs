@@ -19,3 +19,12 @@ fn a_webm_that_overflowed_an_opus_decoders_collapse_mask_transcribes() {
         .expect("transcribes");
     assert!(t.text.to_lowercase().contains("fellow americans"), "{}", t.text);
 }
+
+#[test]
+fn a_float_wav_with_samples_near_f32_max_decodes() {
+    // A mutated float WAV whose samples reach 3.4·10³⁸: the resampler's FFT overflowed to a NaN
+    // and rubato panicked (a trap, so a 500, in the component).
+    let pcm = stt_engine::audio::load(found("audio_decode-c62d4621.wav"), AudioLimits::default())
+        .expect("decodes");
+    assert!(pcm.duration_s() > 0.5 && pcm.samples.iter().all(|s| s.is_finite()));
+}

@@ -40,6 +40,12 @@ fn unreadable_container(bytes: &[u8]) -> Option<&'static str> {
     (ts(0) && ts(188) && ts(376)).then_some("an MPEG transport stream (.ts)")
 }
 
+/// The largest sample magnitude passed on, 120 dB over full scale: a float file may hold values
+/// up to 3.4·10³⁸, whose sums overflow the resampler's FFT to infinity (rubato then panics on
+/// the NaN that follows). Anything real (int16 values written as floats reach 32 768) is far
+/// below it.
+const MAX_SAMPLE: f32 = 1.0e6;
+
 /// Seconds of audio between two progress reports.
 const PROGRESS_EVERY_S: usize = 60;
 
@@ -51,7 +57,8 @@ struct Sink<'a> {
     decoded: usize,
     keep: std::ops::Range<usize>,
     /// The samples as passed on: a float file may hold NaN or infinities, which would poison
-    /// the resampler's FFT (rubato panics on them) and every window after; they become silence.
+    /// the resampler's FFT (rubato panics on them) and every window after; they become silence,
+    /// and finite values are bounded by [`MAX_SAMPLE`].
     clean: Vec<f32>,
     frames: usize,
     max_frames: usize,
@@ -76,7 +83,13 @@ impl Sink<'_> {
             (self.progress)(self.frames as f64 / self.rate as f64);
         }
         self.clean.clear();
-        self.clean.extend(mono.iter().map(|&s| if s.is_finite() { s } else { 0.0 }));
+        self.clean.extend(
+            mono.iter().map(
+                |&s| {
+                    if s.is_finite() { s.clamp(-MAX_SAMPLE, MAX_SAMPLE) } else { 0.0 }
+                },
+            ),
+        );
         self.to16k.push(&self.clean)
     }
 }
@@ -275,6 +288,30 @@ mod tests {
         }
         let pcm = decode_to_16k(f, AudioLimits::default(), &mut |_| {}).expect("decodes");
         assert!((pcm.samples.len() as i64 - 16_000).abs() <= 1, "{}", pcm.samples.len());
+        assert!(pcm.samples.iter().all(|s| s.is_finite()));
+    }
+
+    #[test]
+    fn float_samples_too_large_for_the_resampler_are_bounded() {
+        let n = 44_100u32;
+        let mut f = Vec::new();
+        f.extend_from_slice(b"RIFF");
+        f.extend_from_slice(&(36 + 4 * n).to_le_bytes());
+        f.extend_from_slice(b"WAVEfmt ");
+        f.extend_from_slice(&16u32.to_le_bytes());
+        f.extend_from_slice(&3u16.to_le_bytes()); // IEEE float
+        f.extend_from_slice(&1u16.to_le_bytes());
+        f.extend_from_slice(&44_100u32.to_le_bytes());
+        f.extend_from_slice(&(44_100u32 * 4).to_le_bytes());
+        f.extend_from_slice(&4u16.to_le_bytes());
+        f.extend_from_slice(&32u16.to_le_bytes());
+        f.extend_from_slice(b"data");
+        f.extend_from_slice(&(4 * n).to_le_bytes());
+        for i in 0..n {
+            let s = if i % 3 == 0 { f32::MAX } else { -3.0e38 };
+            f.extend_from_slice(&s.to_le_bytes());
+        }
+        let pcm = decode_to_16k(f, AudioLimits::default(), &mut |_| {}).expect("decodes");
         assert!(pcm.samples.iter().all(|s| s.is_finite()));
     }
 
