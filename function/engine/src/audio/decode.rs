@@ -46,6 +46,12 @@ fn unreadable_container(bytes: &[u8]) -> Option<&'static str> {
 /// below it.
 const MAX_SAMPLE: f32 = 1.0e6;
 
+/// A sample as the resampler may take it: NaN and infinities as silence, the rest within
+/// [`MAX_SAMPLE`].
+fn passable(s: f32) -> f32 {
+    if s.is_finite() { s.clamp(-MAX_SAMPLE, MAX_SAMPLE) } else { 0.0 }
+}
+
 /// Seconds of audio between two progress reports.
 const PROGRESS_EVERY_S: usize = 60;
 
@@ -83,13 +89,7 @@ impl Sink<'_> {
             (self.progress)(self.frames as f64 / self.rate as f64);
         }
         self.clean.clear();
-        self.clean.extend(
-            mono.iter().map(
-                |&s| {
-                    if s.is_finite() { s.clamp(-MAX_SAMPLE, MAX_SAMPLE) } else { 0.0 }
-                },
-            ),
-        );
+        self.clean.extend(mono.iter().copied().map(passable));
         self.to16k.push(&self.clean)
     }
 }
@@ -259,14 +259,12 @@ mod tests {
         assert_eq!((ok.source_rate, ok.samples.len()), (8_000, 200));
     }
 
-    /// Found by the audio_decode fuzz target: a float WAV with NaN/infinite samples made rubato's
-    /// inverse FFT panic (a trap, so a 500, in the component).
-    #[test]
-    fn non_finite_float_samples_become_silence() {
-        let n = 44_100u32;
+    /// A 32-bit float mono WAV at 44.1 kHz holding `samples`.
+    fn float_wav(samples: impl ExactSizeIterator<Item = f32>) -> Vec<u8> {
+        let bytes = u32::try_from(4 * samples.len()).expect("a small test file");
         let mut f = Vec::new();
         f.extend_from_slice(b"RIFF");
-        f.extend_from_slice(&(36 + 4 * n).to_le_bytes());
+        f.extend_from_slice(&(36 + bytes).to_le_bytes());
         f.extend_from_slice(b"WAVEfmt ");
         f.extend_from_slice(&16u32.to_le_bytes());
         f.extend_from_slice(&3u16.to_le_bytes()); // IEEE float
@@ -276,16 +274,21 @@ mod tests {
         f.extend_from_slice(&4u16.to_le_bytes());
         f.extend_from_slice(&32u16.to_le_bytes());
         f.extend_from_slice(b"data");
-        f.extend_from_slice(&(4 * n).to_le_bytes());
-        for i in 0..n {
-            let s = match i % 5 {
-                0 => f32::NAN,
-                1 => f32::INFINITY,
-                2 => f32::NEG_INFINITY,
-                _ => 0.25,
-            };
-            f.extend_from_slice(&s.to_le_bytes());
-        }
+        f.extend_from_slice(&bytes.to_le_bytes());
+        f.extend(samples.flat_map(f32::to_le_bytes));
+        f
+    }
+
+    /// Found by the audio_decode fuzz target: a float WAV with NaN/infinite samples made rubato's
+    /// inverse FFT panic (a trap, so a 500, in the component).
+    #[test]
+    fn non_finite_float_samples_become_silence() {
+        let f = float_wav((0..44_100).map(|i| match i % 5 {
+            0 => f32::NAN,
+            1 => f32::INFINITY,
+            2 => f32::NEG_INFINITY,
+            _ => 0.25,
+        }));
         let pcm = decode_to_16k(f, AudioLimits::default(), &mut |_| {}).expect("decodes");
         assert!((pcm.samples.len() as i64 - 16_000).abs() <= 1, "{}", pcm.samples.len());
         assert!(pcm.samples.iter().all(|s| s.is_finite()));
@@ -293,24 +296,7 @@ mod tests {
 
     #[test]
     fn float_samples_too_large_for_the_resampler_are_bounded() {
-        let n = 44_100u32;
-        let mut f = Vec::new();
-        f.extend_from_slice(b"RIFF");
-        f.extend_from_slice(&(36 + 4 * n).to_le_bytes());
-        f.extend_from_slice(b"WAVEfmt ");
-        f.extend_from_slice(&16u32.to_le_bytes());
-        f.extend_from_slice(&3u16.to_le_bytes()); // IEEE float
-        f.extend_from_slice(&1u16.to_le_bytes());
-        f.extend_from_slice(&44_100u32.to_le_bytes());
-        f.extend_from_slice(&(44_100u32 * 4).to_le_bytes());
-        f.extend_from_slice(&4u16.to_le_bytes());
-        f.extend_from_slice(&32u16.to_le_bytes());
-        f.extend_from_slice(b"data");
-        f.extend_from_slice(&(4 * n).to_le_bytes());
-        for i in 0..n {
-            let s = if i % 3 == 0 { f32::MAX } else { -3.0e38 };
-            f.extend_from_slice(&s.to_le_bytes());
-        }
+        let f = float_wav((0..44_100).map(|i| if i % 3 == 0 { f32::MAX } else { -3.0e38 }));
         let pcm = decode_to_16k(f, AudioLimits::default(), &mut |_| {}).expect("decodes");
         assert!(pcm.samples.iter().all(|s| s.is_finite()));
     }
