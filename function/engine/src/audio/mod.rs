@@ -1,6 +1,7 @@
 //! Audio in: any supported container/codec → mono f32 PCM at 16 kHz.
 
 mod decode;
+mod downmix;
 mod mp4_edit;
 mod opus;
 mod resample;

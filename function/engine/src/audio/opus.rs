@@ -1,7 +1,7 @@
 //! Opus packets (symphonia demuxes them from Ogg, WebM and Matroska but has no Opus decoder)
 //! through `opus-rs`, a pure-Rust port of libopus (equal to libopus's float output within
 //! ≈ 85 dB SNR; ≈ 100× faster than `opus-decoder`, which recomputed its FFT twiddles per
-//! frame), downmixed to mono by the decoder itself as libopus does.
+//! frame).
 
 use opus_rs::OpusDecoder;
 
@@ -16,19 +16,25 @@ const MAX_FRAMES: usize = 5760;
 
 pub struct OpusStream {
     decoder: OpusDecoder,
+    channels: usize,
     buf: Vec<f32>,
+    /// Frames still to drop at the start: the encoder's pre-skip, which symphonia reports as
+    /// the track's delay (Ogg) or not at all (WebM, Matroska) but never trims itself.
+    skip: usize,
+}
+
+/// The pre-skip of an OpusHead (RFC 7845 §5.1; Matroska's CodecPrivate for Opus is the same).
+fn pre_skip(head: &[u8]) -> Option<u16> {
+    (head.len() >= 19 && head.starts_with(b"OpusHead"))
+        .then(|| u16::from_le_bytes([head[10], head[11]]))
 }
 
 impl OpusStream {
     /// `head` is the OpusHead identification header; only mapping family 0 (mono/stereo) is
-    /// supported, which is what speech recordings use.
-    ///
-    /// The encoder's pre-skip (312 samples at 48 kHz from libopus: 6.5 ms) is kept, as symphonia
-    /// leaves it: removing it, as RFC 7845 and ffmpeg do, shifts the dev set's ten Opus clips by
-    /// 6.5 ms, which moved tiny.en int8 by two words (base int8 by three) and faster-whisper's
-    /// int8 by two the other way: Whisper's decisions at that scale are noise that the dev set's
-    /// gates cannot tell from a regression. So the decode stays as it was measured.
-    pub fn new(head: Option<&[u8]>) -> Result<Self, AudioError> {
+    /// supported, which is what speech recordings use. `delay`: the container's pre-skip, if it
+    /// gives one; else the header's. The pre-skip is dropped, as RFC 7845 says and FFmpeg
+    /// does (the reference implementations read Opus through FFmpeg).
+    pub fn new(head: Option<&[u8]>, delay: Option<u32>) -> Result<Self, AudioError> {
         if let Some(h) = head
             && h.len() >= 19
             && h[18] != 0
@@ -38,12 +44,24 @@ impl OpusStream {
                 h[18]
             )));
         }
-        let decoder = OpusDecoder::new(OPUS_RATE as i32, 1)
+        // Stereo is decoded as stereo and mixed by the caller, as FFmpeg's decoder and
+        // swresample do, not folded inside the decoder.
+        let channels = match head.and_then(|h| h.get(9)) {
+            Some(2) => 2,
+            _ => 1,
+        };
+        let decoder = OpusDecoder::new(OPUS_RATE as i32, channels)
             .map_err(|e| AudioError::Corrupt(format!("opus: {e}")))?;
-        Ok(Self { decoder, buf: vec![0.0; MAX_FRAMES] })
+        let skip = delay.or_else(|| head.and_then(pre_skip).map(u32::from)).unwrap_or(0);
+        Ok(Self { decoder, channels, buf: vec![0.0; MAX_FRAMES * channels], skip: skip as usize })
     }
 
-    /// Decodes one packet and returns its samples with the container's trims applied.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Decodes one packet and returns its interleaved frames with the pre-skip and the
+    /// container's trims applied.
     pub fn decode(
         &mut self,
         packet: &[u8],
@@ -54,9 +72,11 @@ impl OpusStream {
             .decoder
             .decode(packet, MAX_FRAMES, &mut self.buf)
             .map_err(|e| AudioError::Corrupt(format!("opus: {e}")))?;
-        let n = n.min(self.buf.len());
-        let start = (trim_start as usize).min(n);
+        let n = n.min(MAX_FRAMES);
+        let skip = self.skip.min(n);
+        self.skip -= skip;
+        let start = (trim_start as usize).max(skip).min(n);
         let end = n.saturating_sub(trim_end as usize).max(start);
-        Ok(&self.buf[start..end])
+        Ok(&self.buf[start * self.channels..end * self.channels])
     }
 }

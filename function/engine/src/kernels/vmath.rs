@@ -1,7 +1,19 @@
-//! Softmax and exact-form GELU four lanes at a time. candle evaluates exp and erf one scalar at
+//! Dot products, softmax and exact-form GELU four lanes at a time. candle evaluates exp and erf one scalar at
 //! a time, which in wasm cost as much as the encoder's attention products.
 
 use wide::{CmpLt, f32x4, f32x8, i32x4, i32x8};
+
+/// The dot product of two slices (the shorter's length), four lanes at a time.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (av, ar) = a[..n].as_chunks::<4>();
+    let (bv, br) = b[..n].as_chunks::<4>();
+    let s = av
+        .iter()
+        .zip(bv)
+        .fold(f32x4::splat(0.0), |s, (x, y)| s + f32x4::from(*x) * f32x4::from(*y));
+    s.reduce_add() + ar.iter().zip(br).map(|(x, y)| x * y).sum::<f32>()
+}
 
 /// 1.5 · 2²³: adding it to a float below 2²² in magnitude rounds it to an integer (to nearest,
 /// ties to even) held in the low mantissa bits.

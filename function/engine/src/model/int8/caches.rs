@@ -4,23 +4,11 @@
 //! product as the vocabulary); a sequence's self-attention cache stays f32 (≤ 448 positions,
 //! cloned when a beam forks).
 
-use wide::f32x4;
-
 use super::linear::QLinear;
 use crate::kernels::gemm::matmul_t;
 use crate::kernels::pack::Int8Panels;
 use crate::kernels::quant::{QuantRows, WEIGHT_LEVELS, activation_levels};
-use crate::kernels::vmath::softmax;
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let (av, ar) = a.as_chunks::<4>();
-    let (bv, br) = b.as_chunks::<4>();
-    let s = av
-        .iter()
-        .zip(bv)
-        .fold(f32x4::splat(0.0), |s, (x, y)| s + f32x4::from(*x) * f32x4::from(*y));
-    s.reduce_add() + ar.iter().zip(br).map(|(x, y)| x * y).sum::<f32>()
-}
+use crate::kernels::vmath::{dot, softmax};
 
 /// One layer's self-attention keys and values of one sequence, `[position][d]`.
 #[derive(Clone, Default)]

@@ -1,0 +1,86 @@
+//! The engine hands Whisper the samples faster-whisper does: FFmpeg's decoders, swresample's
+//! default mono mix, resampling filter and edges, and 16-bit rounding, as checked in by
+//! bench/scripts/pyav_pcm_reference.py (PyAV 18, FFmpeg 8). Float sums may round one 16-bit step
+//! apart (swresample's SIMD sums in another order); anything else is a difference of method.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use stt_engine::AudioLimits;
+
+fn reference() -> Value {
+    let path = stt_testkit::paths::workspace().join("bench/reference/pyav_pcm.json");
+    serde_json::from_slice(&read(&path)).expect("pyav_pcm.json")
+}
+
+/// Our decode of `bytes` against one reference entry: same length, every checked sample within
+/// one step, and at least 99.5 % of them equal.
+fn check(name: &str, bytes: Vec<u8>, want: &Value) {
+    let pcm = stt_engine::audio::load(bytes, AudioLimits::default())
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .samples;
+    assert_eq!(pcm.len() as u64, want["len"].as_u64().expect("len"), "{name}: length");
+    let stride = want["stride"].as_u64().expect("stride") as usize;
+    let samples = want["samples"].as_array().expect("samples");
+    let (mut equal, mut worst) = (0usize, 0i64);
+    for (k, w) in samples.iter().enumerate() {
+        let ours = (pcm[k * stride] * 32768.0) as i64;
+        let d = (ours - w.as_i64().expect("sample")).abs();
+        equal += usize::from(d == 0);
+        worst = worst.max(d);
+    }
+    assert!(worst <= 1, "{name}: a sample {worst} steps from the reference's");
+    assert!(equal * 1000 >= samples.len() * 995, "{name}: {equal} of {} equal", samples.len());
+}
+
+#[test]
+fn shared_data_decodes_to_the_references_samples() {
+    let r = reference();
+    let files = r["files"].as_object().expect("files");
+    assert!(files.len() >= 8);
+    for (name, want) in files {
+        check(name, read(&data_dir().join(name)), want);
+    }
+}
+
+/// The formula bench/scripts/pyav_pcm_reference.py writes its synthetic WAVs with.
+fn synthetic_wav(rate: u32, channels: u16, frames: usize) -> Vec<u8> {
+    let mut state = u64::from(rate) * 31 + u64::from(channels);
+    let samples: Vec<i16> = (0..frames * channels as usize)
+        .map(|i| {
+            state = (state * 1_103_515_245 + 12_345) % (1 << 31);
+            ((state >> 16) % 16_001) as i16 - 8_000 + (i % channels as usize) as i16 * 1_000
+        })
+        .collect();
+    let data_len = (samples.len() * 2) as u32;
+    let mut w = Vec::with_capacity(44 + data_len as usize);
+    w.extend_from_slice(b"RIFF");
+    w.extend_from_slice(&(36 + data_len).to_le_bytes());
+    w.extend_from_slice(b"WAVEfmt ");
+    w.extend_from_slice(&16u32.to_le_bytes());
+    w.extend_from_slice(&1u16.to_le_bytes());
+    w.extend_from_slice(&channels.to_le_bytes());
+    w.extend_from_slice(&rate.to_le_bytes());
+    w.extend_from_slice(&(rate * u32::from(channels) * 2).to_le_bytes());
+    w.extend_from_slice(&(channels * 2).to_le_bytes());
+    w.extend_from_slice(&16u16.to_le_bytes());
+    w.extend_from_slice(b"data");
+    w.extend_from_slice(&data_len.to_le_bytes());
+    samples.iter().for_each(|s| w.extend_from_slice(&s.to_le_bytes()));
+    w
+}
+
+/// Layouts and rates the shared data lacks: 16-bit multichannel at 16 kHz (mixed in integers),
+/// 5.0 and 7.1 at 48 kHz, a rate whose ratio to 16 kHz needs interpolated filter phases.
+#[test]
+fn multichannel_and_odd_rates_decode_to_the_references_samples() {
+    let r = reference();
+    let synthetic = r["synthetic"].as_object().expect("synthetic");
+    assert!(synthetic.len() >= 6);
+    for (name, want) in synthetic {
+        let p: Vec<usize> =
+            name.split('_').map(|x| x.parse().expect("rate_channels_frames")).collect();
+        check(name, synthetic_wav(p[0] as u32, p[1] as u16, p[2]), want);
+    }
+}
