@@ -44,8 +44,8 @@ fn unreadable_container(bytes: &[u8]) -> Option<&'static str> {
 
 /// The largest sample magnitude passed on, 120 dB over full scale: a float file may hold values
 /// up to 3.4·10³⁸, whose sums in the resampler's filter overflow to infinities of both signs,
-/// and then to NaN (the FFT resampler used before panicked on it). Anything real (int16 values written as floats reach 32 768) is far
-/// below it.
+/// and then to NaN (the FFT resampler used before panicked on it). Anything real (int16 values
+/// written as floats reach 32 768) is far below it.
 const MAX_SAMPLE: f32 = 1.0e6;
 
 /// A sample as the resampler may take it: NaN and infinities as silence, the rest within
@@ -65,8 +65,8 @@ struct Sink<'a> {
     decoded: usize,
     keep: std::ops::Range<usize>,
     /// The samples as passed on: a float file may hold NaN or infinities, which would poison
-    /// the resampler's filter and every window after; they become silence,
-    /// and finite values are bounded by [`MAX_SAMPLE`].
+    /// the resampler's filter and every window after; they become silence, and finite values
+    /// are bounded by [`MAX_SAMPLE`].
     clean: Vec<f32>,
     frames: usize,
     max_frames: usize,
@@ -178,12 +178,8 @@ pub fn decode_to_16k(
     let mut scratch: Vec<f32> = Vec::new();
     let mut mono: Vec<f32> = Vec::new();
     // Built from the first buffer (its channels and sample type) and again if they change.
-    let mut mix: Option<(Channels, bool, Downmix)> = match &codec {
-        Codec::Opus(o) => {
-            let ch = Channels::Discrete(o.channels() as u16);
-            let m = Downmix::new(&ch, false);
-            Some((ch, false, m))
-        }
+    let mut mix: Option<Downmix> = match &codec {
+        Codec::Opus(o) => Some(Downmix::new(&Channels::Discrete(o.channels() as u16), false)),
         Codec::Symphonia(_) => None,
     };
     let mut first_error: Option<String> = None;
@@ -207,11 +203,11 @@ pub fn decode_to_16k(
                     let channels = buf.spec().channels();
                     let integer_16k = decoded_rate == super::SAMPLE_RATE && sixteen_bit(&buf);
                     let m = match mix.take() {
-                        Some((c, i, m)) if &c == channels && i == integer_16k => (c, i, m),
-                        _ => (channels.clone(), integer_16k, Downmix::new(channels, integer_16k)),
+                        Some(m) if m.suits(channels, integer_16k) => m,
+                        _ => Downmix::new(channels, integer_16k),
                     };
                     buf.copy_to_vec_interleaved(&mut scratch);
-                    m.2.mix(&scratch, &mut mono);
+                    m.mix(&scratch, &mut mono);
                     mix = Some(m);
                     sink.push(&mono)?;
                 }
@@ -224,7 +220,7 @@ pub fn decode_to_16k(
             },
             Codec::Opus(o) => {
                 let pcm = o.decode(&packet.data, packet.trim_start.get(), packet.trim_end.get())?;
-                if let Some((_, _, m)) = &mix {
+                if let Some(m) = &mix {
                     m.mix(pcm, &mut mono);
                     sink.push(&mono)?;
                 }

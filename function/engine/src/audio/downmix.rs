@@ -63,6 +63,9 @@ fn default_layout(count: usize) -> Position {
 
 /// How one upload's frames become mono samples.
 pub struct Downmix {
+    /// What the weights were built for.
+    channels: Channels,
+    integer_16k: bool,
     /// Per channel, in the decoder's channel order.
     weights: Vec<f32>,
     /// The same in 1/32768 steps, when the source is 16-bit integers at 16 kHz: swresample
@@ -95,7 +98,17 @@ impl Downmix {
         }
         let int16 = (integer_16k && count > 1)
             .then(|| w.iter().map(|x| ((x * 32768.0) as f32).round_ties_even() as i64).collect());
-        Self { weights: w.iter().map(|&x| x as f32).collect(), int16 }
+        Self {
+            channels: channels.clone(),
+            integer_16k,
+            weights: w.iter().map(|&x| x as f32).collect(),
+            int16,
+        }
+    }
+
+    /// Whether this mix serves buffers with these channels and sample type.
+    pub fn suits(&self, channels: &Channels, integer_16k: bool) -> bool {
+        &self.channels == channels && self.integer_16k == integer_16k
     }
 
     /// Interleaved frames (`weights.len()` samples each) into `mono` (cleared first).
