@@ -92,7 +92,8 @@ impl Sink<'_> {
         }
         self.clean.clear();
         self.clean.extend(mono.iter().copied().map(passable));
-        self.to16k.push(&self.clean)
+        self.to16k.push(&self.clean);
+        Ok(())
     }
 }
 
@@ -138,12 +139,15 @@ pub fn decode_to_16k(
 
     enum Codec {
         Symphonia(Box<dyn symphonia::core::codecs::audio::AudioDecoder>),
-        Opus(Box<OpusStream>),
+        /// Stereo Opus is mixed as any other stereo source.
+        Opus(Box<OpusStream>, Downmix),
     }
     let mut codec = if params.codec == CODEC_ID_OPUS {
         // An edit list covers Opus's pre-skip already.
         let delay = if edit.is_some() { Some(0) } else { delay };
-        Codec::Opus(Box::new(OpusStream::new(params.extra_data.as_deref(), delay)?))
+        let opus = OpusStream::new(params.extra_data.as_deref(), delay)?;
+        let mix = Downmix::new(&Channels::Discrete(opus.channels() as u16), false);
+        Codec::Opus(Box::new(opus), mix)
     } else {
         let d = symphonia::default::get_codecs()
             .make_audio_decoder(&params, &AudioDecoderOptions::default())
@@ -152,7 +156,7 @@ pub fn decode_to_16k(
     };
     // Opus decodes at its own fixed rate, whatever the header says.
     let decoded_rate = match &codec {
-        Codec::Opus(_) => super::opus::OPUS_RATE,
+        Codec::Opus(..) => super::opus::OPUS_RATE,
         Codec::Symphonia(_) => rate,
     };
     let frames_in =
@@ -177,11 +181,9 @@ pub fn decode_to_16k(
     };
     let mut scratch: Vec<f32> = Vec::new();
     let mut mono: Vec<f32> = Vec::new();
-    // Built from the first buffer (its channels and sample type) and again if they change.
-    let mut mix: Option<Downmix> = match &codec {
-        Codec::Opus(o) => Some(Downmix::new(&Channels::Discrete(o.channels() as u16), false)),
-        Codec::Symphonia(_) => None,
-    };
+    // Built from symphonia's first buffer (its channels and sample type) and again if they
+    // change.
+    let mut mix: Option<Downmix> = None;
     let mut first_error: Option<String> = None;
     loop {
         let packet = match reader.next_packet() {
@@ -218,12 +220,10 @@ pub fn decode_to_16k(
                 Err(SymError::IoError(_)) => break,
                 Err(e) => return Err(AudioError::Corrupt(e.to_string())),
             },
-            Codec::Opus(o) => {
+            Codec::Opus(o, m) => {
                 let pcm = o.decode(&packet.data, packet.trim_start.get(), packet.trim_end.get())?;
-                if let Some(m) = &mix {
-                    m.mix(pcm, &mut mono);
-                    sink.push(&mono)?;
-                }
+                m.mix(pcm, &mut mono);
+                sink.push(&mono)?;
             }
         }
     }
@@ -233,7 +233,7 @@ pub fn decode_to_16k(
             None => AudioError::NoSamples,
         });
     }
-    let samples = sink.to16k.finish()?;
+    let samples = sink.to16k.finish();
     if samples.is_empty() {
         return Err(AudioError::NoSamples);
     }
