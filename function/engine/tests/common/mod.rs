@@ -66,8 +66,13 @@ pub fn manifest(dir: &str) -> Vec<std::collections::HashMap<String, String>> {
 /// faster-whisper's transcripts of the dev set (`bench/reference/faster_whisper_words.json`,
 /// made by `make reference`): greedy with word timings, and beam 5.
 pub fn faster_whisper_reference() -> serde_json::Value {
-    let path = stt_testkit::paths::workspace().join("bench/reference/faster_whisper_words.json");
-    serde_json::from_slice(&read(&path)).expect("reference JSON")
+    reference_json("faster_whisper_words.json")
+}
+
+/// A reference file of `bench/reference/` (made by `make reference`).
+pub fn reference_json(name: &str) -> serde_json::Value {
+    let path = stt_testkit::paths::workspace().join("bench/reference").join(name);
+    serde_json::from_slice(&read(&path)).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 /// Words after Whisper-style normalisation, joined by spaces.
