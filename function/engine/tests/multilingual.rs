@@ -63,6 +63,48 @@ fn base_int8_transcribes_nine_languages_as_well_as_faster_whisper_int8() {
     matches_faster_whisper(base(), "int8", false);
 }
 
+/// base's translations into English in f32, at temperature 0, are faster-whisper float32's
+/// on every clip of the multilingual set, character for character (at higher temperatures each
+/// implementation samples from its own random numbers).
+#[test]
+fn base_f32_translates_nine_languages_as_faster_whisper_float32() {
+    let reference = reference_json("faster_whisper_multi.json");
+    let o =
+        TranscribeOptions { task: Task::Translate, temperatures: vec![0.0], ..Default::default() };
+    for row in manifest("multi") {
+        let file = &row["file"];
+        let want = reference["clips"][file]["float32"]["translation"].as_str().expect("reference");
+        let t = base_f32()
+            .transcribe_bytes(
+                read(&data_dir().join("multi").join(file)),
+                AudioLimits::default(),
+                &o,
+            )
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        eprintln!("{file}: {}\n  faster-whisper: {want}", t.text);
+        assert_eq!(t.text.trim(), want, "{file}");
+    }
+}
+
+/// When every temperature fails the fallback's checks, the window keeps its likeliest attempt
+/// (faster-whisper's rule; the choice itself is unit-tested in `decoding::fallback`), stamped
+/// with the last temperature tried: for a Japanese clip base translates unsurely, at least as
+/// likely as temperature 0's translation, not the last sample at 1.0.
+#[test]
+fn when_every_temperature_fails_the_likeliest_attempt_is_kept() {
+    let audio = read(&data_dir().join("multi").join("leopard_test_ja.wav"));
+    let o = TranscribeOptions { task: Task::Translate, ..Default::default() };
+    let greedy = TranscribeOptions { temperatures: vec![0.0], ..o.clone() };
+    let at_zero =
+        base().transcribe_bytes(audio.clone(), AudioLimits::default(), &greedy).expect("t = 0");
+    let kept = base().transcribe_bytes(audio, AudioLimits::default(), &o).expect("fallback");
+    eprintln!("t = 0: {}\nfallback: {}", at_zero.text, kept.text);
+    let (zero, kept) = (&at_zero.segments[0], &kept.segments[0]);
+    assert!(zero.avg_logprob < -1.0, "temperature 0 must fail the check: {zero:?}");
+    assert_eq!(kept.temperature, 1.0, "every temperature failed: {kept:?}");
+    assert!(kept.avg_logprob >= zero.avg_logprob, "{kept:?} against {zero:?}");
+}
+
 #[test]
 fn translates_german_to_english() {
     let o = TranscribeOptions { task: Task::Translate, ..Default::default() };

@@ -51,10 +51,12 @@ fn shared_data_decodes_to_the_references_samples() {
 }
 
 /// The formula bench/scripts/pyav_pcm_reference.py writes its synthetic WAVs with, byte for
-/// byte: a plain PCM header as Python's `wave` writes it (hound, the project's WAV writer, gives
-/// more than two channels an extensible header with a channel mask, which FFmpeg would read as
-/// a different layout).
-fn synthetic_wav(rate: u32, channels: u16, frames: usize) -> Vec<u8> {
+/// byte: without a mask a plain PCM header as Python's `wave` writes it, which names no channel
+/// positions; with one an extensible header (`WAVE_FORMAT_EXTENSIBLE`) naming them by it.
+/// (hound, the project's WAV writer, gives every file of more than two channels the
+/// extensible header with the first N positions: FFmpeg reads the two headers as different
+/// layouts, so the test writes the script's bytes itself.)
+fn synthetic_wav(rate: u32, channels: u16, frames: usize, mask: Option<u32>) -> Vec<u8> {
     let mut state = u64::from(rate) * 31 + u64::from(channels);
     let samples: Vec<i16> = (0..frames * channels as usize)
         .map(|i| {
@@ -62,18 +64,27 @@ fn synthetic_wav(rate: u32, channels: u16, frames: usize) -> Vec<u8> {
             ((state >> 16) % 16_001) as i16 - 8_000 + (i % channels as usize) as i16 * 1_000
         })
         .collect();
+    let mut fmt = Vec::with_capacity(40);
+    fmt.extend_from_slice(&(if mask.is_some() { 0xFFFEu16 } else { 1 }).to_le_bytes());
+    fmt.extend_from_slice(&channels.to_le_bytes());
+    fmt.extend_from_slice(&rate.to_le_bytes());
+    fmt.extend_from_slice(&(rate * u32::from(channels) * 2).to_le_bytes());
+    fmt.extend_from_slice(&(channels * 2).to_le_bytes());
+    fmt.extend_from_slice(&16u16.to_le_bytes());
+    if let Some(mask) = mask {
+        // cbSize, valid bits, the mask, and KSDATAFORMAT_SUBTYPE_PCM.
+        fmt.extend_from_slice(&22u16.to_le_bytes());
+        fmt.extend_from_slice(&16u16.to_le_bytes());
+        fmt.extend_from_slice(&mask.to_le_bytes());
+        fmt.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xaa, 0, 0x38, 0x9b, 0x71]);
+    }
     let data_len = (samples.len() * 2) as u32;
-    let mut w = Vec::with_capacity(44 + data_len as usize);
+    let mut w = Vec::with_capacity(28 + fmt.len() + data_len as usize);
     w.extend_from_slice(b"RIFF");
-    w.extend_from_slice(&(36 + data_len).to_le_bytes());
+    w.extend_from_slice(&(20 + fmt.len() as u32 + data_len).to_le_bytes());
     w.extend_from_slice(b"WAVEfmt ");
-    w.extend_from_slice(&16u32.to_le_bytes());
-    w.extend_from_slice(&1u16.to_le_bytes());
-    w.extend_from_slice(&channels.to_le_bytes());
-    w.extend_from_slice(&rate.to_le_bytes());
-    w.extend_from_slice(&(rate * u32::from(channels) * 2).to_le_bytes());
-    w.extend_from_slice(&(channels * 2).to_le_bytes());
-    w.extend_from_slice(&16u16.to_le_bytes());
+    w.extend_from_slice(&(fmt.len() as u32).to_le_bytes());
+    w.extend_from_slice(&fmt);
     w.extend_from_slice(b"data");
     w.extend_from_slice(&data_len.to_le_bytes());
     samples.iter().for_each(|s| w.extend_from_slice(&s.to_le_bytes()));
@@ -81,12 +92,22 @@ fn synthetic_wav(rate: u32, channels: u16, frames: usize) -> Vec<u8> {
 }
 
 /// Layouts and rates the shared data lacks: 16-bit multichannel at 16 kHz (mixed in integers),
-/// 5.0 and 7.1 at 48 kHz, a rate whose ratio to 16 kHz needs interpolated filter phases.
+/// 5.0 and 7.1 at 48 kHz, a rate whose ratio to 16 kHz needs interpolated filter phases, and
+/// channels named by an extensible header's mask where its positions are the first N (3.0, 3.1,
+/// 7.1 wide: FFmpeg mixes them as named, where a plain header's same count gets its default).
 #[test]
 fn multichannel_and_odd_rates_decode_to_the_references_samples() {
-    check_section("synthetic", 6, |name| {
-        let p: Vec<usize> =
-            name.split('_').map(|x| x.parse().expect("rate_channels_frames")).collect();
-        synthetic_wav(p[0] as u32, p[1] as u16, p[2])
+    check_section("synthetic", 9, |name| {
+        let p: Vec<u32> =
+            name.split('_').map(|x| x.parse().expect("rate_channels_frames[_mask]")).collect();
+        synthetic_wav(p[0], p[1] as u16, p[2] as usize, p.get(3).copied())
     });
+}
+
+/// Files the script encoded with FFmpeg's encoders beside the reference (a three-channel FLAC,
+/// whose channels FLAC names by their count: FL FR FC).
+#[test]
+fn encoded_files_decode_to_the_references_samples() {
+    let dir = stt_testkit::paths::workspace().join("bench/reference");
+    check_section("encoded", 1, |name| read(&dir.join(name)));
 }

@@ -4,14 +4,15 @@ use std::io::Cursor;
 
 use symphonia::core::audio::{Channels, GenericAudioBufferRef};
 use symphonia::core::codecs::CodecParameters;
-use symphonia::core::codecs::audio::{AudioDecoderOptions, well_known::CODEC_ID_OPUS};
+use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::codecs::audio::well_known::{CODEC_ID_FLAC, CODEC_ID_OPUS};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 
-use super::downmix::Downmix;
+use super::downmix::{Downmix, Naming};
 use super::opus::OpusStream;
 use super::resample::To16k;
 use super::{AudioError, AudioLimits, Pcm16k};
@@ -20,15 +21,19 @@ const MIN_RATE: u32 = 1_000;
 const MAX_RATE: u32 = 384_000;
 
 /// Integer samples of at most 16 bits, which FFmpeg's decoders hand on as `s16` (swresample
-/// then mixes them in integers when it does not resample).
-fn sixteen_bit(buf: &GenericAudioBufferRef<'_>) -> bool {
-    matches!(
-        buf,
+/// then mixes them in integers when it does not resample): 8- and 16-bit buffers, and the
+/// 32-bit buffers symphonia's FLAC and ALAC decoders give a stream of `bits` ≤ 16.
+fn sixteen_bit(buf: &GenericAudioBufferRef<'_>, bits: Option<u32>) -> bool {
+    match buf {
         GenericAudioBufferRef::U8(_)
-            | GenericAudioBufferRef::S8(_)
-            | GenericAudioBufferRef::U16(_)
-            | GenericAudioBufferRef::S16(_)
-    )
+        | GenericAudioBufferRef::S8(_)
+        | GenericAudioBufferRef::U16(_)
+        | GenericAudioBufferRef::S16(_) => true,
+        GenericAudioBufferRef::S24(_) | GenericAudioBufferRef::S32(_) => {
+            bits.is_some_and(|b| b <= 16)
+        }
+        _ => false,
+    }
 }
 
 /// Containers symphonia has no reader for, whose MPEG audio frames its MP3 reader would find
@@ -116,7 +121,8 @@ pub fn decode_to_16k(
             "{what} is not supported; send its sound alone"
         )));
     }
-    super::wav_sizes::fill_in_unwritten_sizes(&mut bytes);
+    super::wav_header::fill_in_unwritten_sizes(&mut bytes);
+    let wav_naming = super::wav_header::names_its_channels(&bytes);
     let edit = super::mp4_edit::audio_edit(&bytes);
     let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
     let mut reader = symphonia::default::get_probe()
@@ -136,6 +142,12 @@ pub fn decode_to_16k(
         )));
     }
     let channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(1).max(1);
+    let naming = match wav_naming {
+        Some(true) => Naming::Named,
+        Some(false) => Naming::Unnamed,
+        None if params.codec == CODEC_ID_FLAC => Naming::Named,
+        None => Naming::Guess,
+    };
 
     enum Codec {
         Symphonia(Box<dyn symphonia::core::codecs::audio::AudioDecoder>),
@@ -146,7 +158,7 @@ pub fn decode_to_16k(
         // An edit list covers Opus's pre-skip already.
         let delay = if edit.is_some() { Some(0) } else { delay };
         let opus = OpusStream::new(params.extra_data.as_deref(), delay)?;
-        let mix = Downmix::new(&Channels::Discrete(opus.channels() as u16), false);
+        let mix = Downmix::new(&Channels::Discrete(opus.channels() as u16), Naming::Unnamed, false);
         Codec::Opus(Box::new(opus), mix)
     } else {
         let d = symphonia::default::get_codecs()
@@ -203,10 +215,11 @@ pub fn decode_to_16k(
             Codec::Symphonia(d) => match d.decode(&packet) {
                 Ok(buf) => {
                     let channels = buf.spec().channels();
-                    let integer_16k = decoded_rate == super::SAMPLE_RATE && sixteen_bit(&buf);
+                    let integer_16k = decoded_rate == super::SAMPLE_RATE
+                        && sixteen_bit(&buf, params.bits_per_sample);
                     let m = match mix.take() {
                         Some(m) if m.suits(channels, integer_16k) => m,
-                        _ => Downmix::new(channels, integer_16k),
+                        _ => Downmix::new(channels, naming, integer_16k),
                     };
                     buf.copy_to_vec_interleaved(&mut scratch);
                     m.mix(&scratch, &mut mono);

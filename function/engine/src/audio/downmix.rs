@@ -61,6 +61,19 @@ fn default_layout(count: usize) -> Position {
     }
 }
 
+/// What the container says of its channels' positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    /// It names them (an extensible WAV's mask; FLAC, whose positions follow from the count):
+    /// the positions stand.
+    Named,
+    /// It does not (a plain WAV header): FFmpeg's default layout for the count.
+    Unnamed,
+    /// Not known here: positions that are the first N bits of the WAVE mask, symphonia's
+    /// stand-in for a bare count (AIFF, CAF without a layout), are read as unnamed.
+    Guess,
+}
+
 /// How one upload's frames become mono samples.
 pub struct Downmix {
     /// What the weights were built for.
@@ -75,15 +88,18 @@ pub struct Downmix {
 
 impl Downmix {
     /// `integer_16k`: the decoder yields integers of at most 16 bits at 16 kHz.
-    pub fn new(channels: &Channels, integer_16k: bool) -> Self {
+    pub fn new(channels: &Channels, naming: Naming, integer_16k: bool) -> Self {
         let count = channels.count().max(1);
-        // symphonia gives a WAV without a channel mask the first `count` mask bits as its
-        // positions; FFmpeg gives it its default layout for the count (they differ for 3, 4, 5,
-        // 7 and 8 channels), so those are read as unnamed.
+        // FFmpeg's default layout differs from the first `count` mask bits for 3, 4, 5, 7 and 8
+        // channels.
         let positions: Vec<Position> = match channels {
             Channels::Positioned(p)
                 if p.bits().count_ones() as usize == count
-                    && Position::from_count(count as u32) != Some(*p) =>
+                    && match naming {
+                        Naming::Named => true,
+                        Naming::Unnamed => false,
+                        Naming::Guess => Position::from_count(count as u32) != Some(*p),
+                    } =>
             {
                 p.iter().collect()
             }
@@ -141,13 +157,16 @@ mod tests {
     use super::*;
 
     fn weights(channels: Channels) -> Vec<f32> {
-        Downmix::new(&channels, false).weights
+        Downmix::new(&channels, Naming::Guess, false).weights
+    }
+
+    fn close(a: &[f32], b: &[f32]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4)
     }
 
     /// The matrices swresample 6.3 (FFmpeg 8) builds, read back from PyAV's output.
     #[test]
     fn weights_are_swresamples() {
-        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4);
         assert_eq!(weights(Channels::Discrete(1)), [1.0]);
         assert!(close(&weights(Channels::Discrete(2)), &[0.5, 0.5]));
         assert!(close(&weights(Channels::Discrete(3)), &[0.5, 0.5, 0.0]));
@@ -157,9 +176,26 @@ mod tests {
         assert!(close(&weights(Channels::Discrete(8)), &seven_one));
     }
 
+    /// Three channels named FL FR FC (a FLAC's, an extensible WAV's) keep their centre; the
+    /// same positions read as unnamed are FFmpeg's default for three, FL FR LFE.
+    #[test]
+    fn named_positions_stand_and_unnamed_ones_get_the_default_layout() {
+        let first_three = Channels::Positioned(Position::from_count(3).expect("3"));
+        let mix = |naming| Downmix::new(&first_three, naming, false).weights;
+        assert!(close(&mix(Naming::Named), &[0.2929, 0.2929, 0.4142]));
+        assert!(close(&mix(Naming::Unnamed), &[0.5, 0.5, 0.0]));
+        assert!(close(&mix(Naming::Guess), &[0.5, 0.5, 0.0]));
+        // Positions that are not the first N bits are a layout whatever the container says.
+        let named = Channels::Positioned(
+            Position::FRONT_LEFT | Position::FRONT_RIGHT | Position::REAR_CENTER,
+        );
+        let w = Downmix::new(&named, Naming::Guess, false).weights;
+        assert!(close(&w, &[0.3694, 0.3694, 0.2612]), "{w:?}");
+    }
+
     #[test]
     fn sixteen_bit_stereo_at_16k_mixes_in_integers_rounding_half_up() {
-        let mix = Downmix::new(&Channels::Discrete(2), true);
+        let mix = Downmix::new(&Channels::Discrete(2), Naming::Guess, true);
         let mut mono = Vec::new();
         let s = |x: i32| x as f32 / 32768.0;
         mix.mix(&[s(1), s(2), s(-1), s(-2), s(32767), s(32767)], &mut mono);

@@ -5,7 +5,7 @@ mod downmix;
 mod mp4_edit;
 mod opus;
 mod resample;
-mod wav_sizes;
+mod wav_header;
 
 use decode::decode_to_16k;
 

@@ -169,9 +169,19 @@ impl SpeechTimeline {
         (shifted * 100.0).round() / 100.0
     }
 
+    /// Where span `i` lies in the joined speech, in seconds.
+    fn joined(&self, i: usize) -> (f64, f64) {
+        let start = i.checked_sub(1).and_then(|p| self.ends.get(p)).copied().unwrap_or(0);
+        let end = self.ends.get(i).copied().unwrap_or(start);
+        (crate::audio::seconds(start), crate::audio::seconds(end))
+    }
+
     /// A segment of the joined speech, placed in the recording. A word is placed by the span
     /// its middle falls in (so its start and end move together), and a segment with words
-    /// then spans its words, as faster-whisper's `restore_speech_timestamps` does.
+    /// then spans its words, as faster-whisper's `restore_speech_timestamps` does. A word is
+    /// also kept within its span: one the alignment stretched across the junction of two spans
+    /// (a pause the speech had on each side of the silence left out) starts where its span
+    /// does, not in that silence, where faster-whisper leaves it.
     pub fn restore(&self, segment: &mut Segment) {
         if self.ends.is_empty() {
             return;
@@ -183,8 +193,9 @@ impl SpeechTimeline {
         }
         for w in &mut segment.words {
             let span = self.span_of((w.start + w.end) / 2.0, false);
-            w.start = self.original(w.start, span);
-            w.end = self.original(w.end, span);
+            let (from, to) = self.joined(span);
+            w.start = self.original(w.start.clamp(from, to), span);
+            w.end = self.original(w.end.clamp(from, to), span);
         }
         if let (Some(first), Some(last)) = (segment.words.first(), segment.words.last()) {
             segment.start = first.start;
@@ -196,6 +207,7 @@ impl SpeechTimeline {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decoding::timing::Word;
 
     const S: usize = SAMPLE_RATE as usize;
 
@@ -214,6 +226,33 @@ mod tests {
         assert_eq!(map.original(2.0, map.span_of(2.0, false)), 10.0);
         // Past the last span: still the last span's offset.
         assert_eq!(map.original(5.0, map.span_of(5.0, false)), 13.0);
+    }
+
+    #[test]
+    fn a_word_across_a_junction_stays_in_the_span_of_its_middle() {
+        // Speech at 1–3 s and 10–12 s: joined, 0–2 s and 2–4 s.
+        let map = SpeechTimeline::new(&[span(1.0, 3.0), span(10.0, 12.0)]);
+        let word = |start, end| Word { word: " and".into(), start, end };
+        let mut segment = Segment {
+            id: 0,
+            seek: 0,
+            start: 1.5,
+            end: 3.0,
+            text: " so and".into(),
+            tokens: Vec::new(),
+            temperature: 0.0,
+            avg_logprob: 0.0,
+            compression_ratio: 1.0,
+            no_speech_prob: 0.0,
+            words: vec![word(1.5, 1.8), word(1.6, 2.8), word(1.2, 2.6)],
+        };
+        map.restore(&mut segment);
+        let placed: Vec<(f64, f64)> = segment.words.iter().map(|w| (w.start, w.end)).collect();
+        // The second word's middle (2.2) is in the second span: it starts where that span does
+        // (10 s), not at 9.6 s, inside the 7 s left out. The third's (1.9) is in the first: it
+        // ends where that span ends (3 s).
+        assert_eq!(placed, vec![(2.5, 2.8), (10.0, 10.8), (2.2, 3.0)]);
+        assert_eq!((segment.start, segment.end), (2.5, 3.0));
     }
 
     #[test]
