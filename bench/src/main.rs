@@ -124,16 +124,7 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The `q` quantile (0–1) of `v` by nearest rank; NaN when empty.
-pub fn percentile(v: &[f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    let i = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1;
-    v[i]
-}
+pub use stt_testkit::stats::percentile;
 
 /// A program of this workspace: `given`, else the one named `name` beside this binary.
 pub fn sibling_binary(given: Option<&std::path::Path>, name: &str) -> anyhow::Result<PathBuf> {

@@ -9,7 +9,9 @@
 //! - [`raw`]: HTTP/1.1 over a plain socket, for faults a client library hides.
 //! - [`media`]: audio made from the shared data with ffmpeg (WebM, long high-rate files).
 //! - [`wasi_command`]: the `stt` command component run under wasmtime with captured output.
-//! - [`wer`]: word error rate after an English normalisation, and the long-form clip.
+//! - [`stats`]: the percentile of a sample, by nearest rank.
+//! - [`wer`]: word error rate after an English normalisation, character error rate, and the
+//!   long-form clip.
 
 pub mod http;
 pub mod manifest;
@@ -17,5 +19,6 @@ pub mod media;
 pub mod paths;
 pub mod raw;
 pub mod server;
+pub mod stats;
 pub mod wasi_command;
 pub mod wer;

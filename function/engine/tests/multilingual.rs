@@ -9,14 +9,17 @@ use stt_testkit::wer as eval;
 
 /// base on every clip of the multilingual set (nine languages) against faster-whisper's same
 /// precision on the same samples (`faster_whisper_multi.json`, greedy, language detected): the
-/// language found is the clip's and faster-whisper's, each text is faster-whisper's when
-/// `same_text`, and the character error rate against the clips' references is within half a
-/// point of faster-whisper's.
-fn matches_faster_whisper(engine: &Engine, precision: &str, same_text: bool) {
+/// language found is the clip's and faster-whisper's, and the character error rate against the
+/// clips' references is within half a point of faster-whisper's. `exact` (f32): each text is
+/// faster-whisper's, and so are its word timestamps (the same words; |Δstart|, |Δend| median
+/// ≤ 20 ms, 90th percentile ≤ 100 ms, the dev set's bound), Chinese and Japanese split into
+/// characters as the reference splits them.
+fn matches_faster_whisper(engine: &Engine, precision: &str, exact: bool) {
     let reference = reference_json("faster_whisper_multi.json");
     let rows = manifest("multi");
     assert_eq!(rows.len(), 23);
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let o = TranscribeOptions { word_timestamps: exact, ..Default::default() };
+    let (mut ours, mut theirs, mut deltas) = (Vec::new(), Vec::new(), Vec::new());
     for row in &rows {
         let file = &row["file"];
         let want = &reference["clips"][file][precision];
@@ -25,14 +28,24 @@ fn matches_faster_whisper(engine: &Engine, precision: &str, same_text: bool) {
             .transcribe_bytes(
                 read(&data_dir().join("multi").join(file)),
                 AudioLimits::default(),
-                &TranscribeOptions::default(),
+                &o,
             )
             .unwrap_or_else(|e| panic!("{file}: {e}"));
         eprintln!("{file} ({precision}): {} {}\n  faster-whisper: {want_text}", t.language, t.text);
         assert_eq!(t.language, row["language"], "{file} ({precision})");
         assert_eq!(Some(t.language.as_str()), want["language"].as_str(), "{file}");
-        if same_text {
+        if exact {
             assert_eq!(t.text.trim(), want_text, "{file}");
+            let got: Vec<_> = t.segments.iter().flat_map(|s| &s.words).collect();
+            let want_words = want["words"].as_array().expect("reference words");
+            let got_words: Vec<&str> = got.iter().map(|w| w.word.trim()).collect();
+            let names: Vec<&str> =
+                want_words.iter().map(|w| w[0].as_str().expect("word").trim()).collect();
+            assert_eq!(got_words, names, "{file}: words");
+            for (w, r) in got.iter().zip(want_words) {
+                let at = |i: usize| r[i].as_f64().expect("time");
+                deltas.extend([(w.start - at(1)).abs(), (w.end - at(2)).abs()]);
+            }
         }
         ours.push((row["reference"].clone(), t.text));
         theirs.push((row["reference"].clone(), want_text.to_string()));
@@ -48,9 +61,14 @@ fn matches_faster_whisper(engine: &Engine, precision: &str, same_text: bool) {
         theirs * 100.0
     );
     assert!(ours <= theirs + 0.005, "{precision}: CER {ours} against faster-whisper's {theirs}");
+    if exact {
+        let (median, p90) = (percentile(&deltas, 0.5), percentile(&deltas, 0.9));
+        eprintln!("word times against faster-whisper's: median {median:.3} s, p90 {p90:.3} s");
+        assert!(median <= 0.02 && p90 <= 0.1, "word times: median {median}, p90 {p90}");
+    }
 }
 
-/// In f32 every text is faster-whisper float32's, character for character.
+/// In f32 every text and word timing is faster-whisper float32's.
 #[test]
 fn base_f32_transcribes_nine_languages_as_faster_whisper_float32() {
     matches_faster_whisper(base_f32(), "float32", true);

@@ -15,11 +15,6 @@ fn options() -> TranscribeOptions {
     TranscribeOptions { word_timestamps: true, language: Some("en".into()), ..Default::default() }
 }
 
-fn percentile(mut x: Vec<f64>, p: f64) -> f64 {
-    x.sort_by(f64::total_cmp);
-    x[((x.len() - 1) as f64 * p).round() as usize]
-}
-
 /// Index pairs of a longest common subsequence of `a` and `b`.
 fn common_words(a: &[&str], b: &[&str]) -> Vec<(usize, usize)> {
     let (n, m) = (a.len(), b.len());
@@ -91,10 +86,10 @@ fn compare(engine: &Engine, exact: bool) {
         engine.name,
         engine.model.precision,
         starts.len(),
-        percentile(starts.clone(), 0.5),
-        percentile(starts.clone(), 0.9),
-        percentile(ends.clone(), 0.5),
-        percentile(ends.clone(), 0.9),
+        percentile(&starts, 0.5),
+        percentile(&starts, 0.9),
+        percentile(&ends, 0.5),
+        percentile(&ends, 0.9),
     );
     eprintln!("{matched} of {total} reference words matched");
     if exact {
@@ -104,7 +99,7 @@ fn compare(engine: &Engine, exact: bool) {
         assert!(matched * 100 >= total * 95, "{matched} of {total} words in common");
     }
     for (what, d) in [("start", &starts), ("end", &ends)] {
-        let (median, p90) = (percentile(d.clone(), 0.5), percentile(d.clone(), 0.9));
+        let (median, p90) = (percentile(d, 0.5), percentile(d, 0.9));
         assert!(median <= 0.020, "|Δ{what}| median {median:.3} s > 20 ms");
         assert!(p90 <= 0.100, "|Δ{what}| p90 {p90:.3} s > 100 ms");
     }

@@ -8,6 +8,7 @@ use stt_engine::{Engine, Precision, Vad};
 pub const JFK: &str = "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country.";
 
 pub use stt_testkit::paths::{data_dir, model_dir, read};
+pub use stt_testkit::stats::percentile;
 
 fn load(name: &str) -> Engine {
     load_with(name, Precision::default())
