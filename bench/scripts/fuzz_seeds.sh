@@ -20,6 +20,9 @@ if ff=$(python3 -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe()
   "$ff" -y -loglevel error -t 4 -i "$data/jfk.flac" -c:a aac -b:a 32k "$c/audio_decode/jfk.m4a"
   "$ff" -y -loglevel error -t 4 -i "$data/jfk.flac" -c:a mp2 "$c/audio_decode/jfk.mp2"
   "$ff" -y -loglevel error -t 4 -i "$data/jfk.flac" -c:a alac "$c/audio_decode/jfk_alac.caf"
+  # Three channels: an extensible WAV (ffmpeg names more than two channels by a mask) and a FLAC.
+  "$ff" -y -loglevel error -t 2 -i "$data/jfk.flac" -ac 3 "$c/audio_decode/jfk_3ch.wav"
+  "$ff" -y -loglevel error -t 2 -i "$data/jfk.flac" -ac 3 "$c/audio_decode/jfk_3ch.flac"
   # Written to a pipe: RIFF and data sizes left at 0xFFFFFFFF.
   "$ff" -y -loglevel error -t 4 -i "$data/jfk.flac" -ac 1 -f wav - > "$c/audio_decode/jfk_pipe.wav"
 fi

@@ -28,3 +28,15 @@ fn a_float_wav_with_samples_near_f32_max_decodes() {
         .expect("decodes");
     assert!(pcm.duration_s() > 0.5 && pcm.samples.iter().all(|s| s.is_finite()));
 }
+
+#[test]
+fn an_ogg_whose_pages_underflowed_the_end_probe_decodes() {
+    // A mutated Ogg/Opus file (2026-12-03): symphonia's Ogg reader, probing a seekable stream's
+    // end for its duration, subtracted past zero and panicked (in release builds too, through a
+    // clamp further on): a trap, so a 500, in the component. Ogg uploads are read without that
+    // probe now. What survives the mutation is 2 s of audio.
+    let pcm = stt_engine::audio::load(found("audio_decode-9fe88e56.ogg"), AudioLimits::default())
+        .expect("decodes");
+    assert!((pcm.duration_s() - 2.0).abs() < 0.1, "{}", pcm.duration_s());
+    assert!(pcm.samples.iter().all(|s| s.is_finite()));
+}

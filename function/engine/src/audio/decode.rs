@@ -102,6 +102,44 @@ impl Sink<'_> {
     }
 }
 
+/// An upload as symphonia reads it. An Ogg file is offered without seeking: symphonia's Ogg
+/// reader (0.6.1) then skips its probe of the stream's end for its duration, whose byte
+/// arithmetic underflows on a crafted page layout (found by fuzzing: a panic, and so a trap in
+/// the component, for a client's file). The engine reads every packet in order and needs no
+/// duration from the container, so nothing else changes.
+struct Upload {
+    bytes: Cursor<Vec<u8>>,
+    seekable: bool,
+}
+
+impl Upload {
+    fn new(bytes: Vec<u8>) -> Self {
+        Self { seekable: !bytes.starts_with(b"OggS"), bytes: Cursor::new(bytes) }
+    }
+}
+
+impl std::io::Read for Upload {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.bytes.read(buf)
+    }
+}
+
+impl std::io::Seek for Upload {
+    fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.bytes.seek(pos)
+    }
+}
+
+impl symphonia::core::io::MediaSource for Upload {
+    fn is_seekable(&self) -> bool {
+        self.seekable
+    }
+
+    fn byte_len(&self) -> Option<u64> {
+        Some(self.bytes.get_ref().len() as u64)
+    }
+}
+
 /// Decodes the first audio track to mono f32 at 16 kHz, resampling as packets decode (memory
 /// follows the 16 kHz signal, not the source's rate or channel count). `progress` is told the
 /// seconds decoded so far every minute of audio (a host scales a CPU budget to it).
@@ -124,7 +162,7 @@ pub fn decode_to_16k(
     super::wav_header::fill_in_unwritten_sizes(&mut bytes);
     let wav_naming = super::wav_header::names_its_channels(&bytes);
     let edit = super::mp4_edit::audio_edit(&bytes);
-    let mss = MediaSourceStream::new(Box::new(Cursor::new(bytes)), Default::default());
+    let mss = MediaSourceStream::new(Box::new(Upload::new(bytes)), Default::default());
     let mut reader = symphonia::default::get_probe()
         .probe(&Hint::new(), mss, FormatOptions::default(), MetadataOptions::default())
         .map_err(|e| AudioError::UnsupportedFormat(e.to_string()))?;
