@@ -40,3 +40,13 @@ fn an_ogg_whose_pages_underflowed_the_end_probe_decodes() {
     assert!((pcm.duration_s() - 2.0).abs() < 0.1, "{}", pcm.duration_s());
     assert!(pcm.samples.iter().all(|s| s.is_finite()));
 }
+
+#[test]
+fn a_wav_claiming_57_342_channels_is_refused() {
+    // A 59-byte WAV (2026-12-03) whose `fmt ` claims 57 342 channels of 16 bits: symphonia's
+    // reader overflows a u16 product for a log line (a panic only with overflow checks on, as
+    // in the fuzz build) and then refuses the channel count: a client's error, not a trap.
+    let err = stt_engine::audio::load(found("audio_decode-9b5509a9.wav"), AudioLimits::default())
+        .expect_err("refused");
+    assert!(err.to_string().contains("channel count"), "{err}");
+}
