@@ -193,9 +193,11 @@ impl SpeechTimeline {
         }
         for w in &mut segment.words {
             let span = self.span_of((w.start + w.end) / 2.0, false);
+            // max/min rather than clamp, which would panic were a span ever to end before
+            // it starts.
             let (from, to) = self.joined(span);
-            w.start = self.original(w.start.clamp(from, to), span);
-            w.end = self.original(w.end.clamp(from, to), span);
+            w.start = self.original(w.start.max(from).min(to), span);
+            w.end = self.original(w.end.max(from).min(to), span);
         }
         if let (Some(first), Some(last)) = (segment.words.first(), segment.words.last()) {
             segment.start = first.start;
