@@ -23,6 +23,10 @@ if ff=$(python3 -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe()
   # Three channels: an extensible WAV (ffmpeg names more than two channels by a mask) and a FLAC.
   "$ff" -y -loglevel error -t 2 -i "$data/jfk.flac" -ac 3 "$c/audio_decode/jfk_3ch.wav"
   "$ff" -y -loglevel error -t 2 -i "$data/jfk.flac" -ac 3 "$c/audio_decode/jfk_3ch.flac"
+  # Surround Vorbis (lewton) and Opus (several streams), short and at low rates.
+  "$ff" -y -loglevel error -t 1 -i "$data/jfk.flac" -ac 6 -c:a libvorbis -q:a 0 "$c/audio_decode/jfk_5.1.ogg"
+  "$ff" -y -loglevel error -t 1 -i "$data/jfk.flac" -ac 6 -c:a libopus -b:a 48k "$c/audio_decode/jfk_5.1.opus"
+  "$ff" -y -loglevel error -t 1 -i "$data/jfk.flac" -af aformat=channel_layouts=3.0 -c:a libopus -b:a 32k "$c/audio_decode/jfk_3ch.webm"
   # Written to a pipe: RIFF and data sizes left at 0xFFFFFFFF.
   "$ff" -y -loglevel error -t 4 -i "$data/jfk.flac" -ac 1 -f wav - > "$c/audio_decode/jfk_pipe.wav"
 fi

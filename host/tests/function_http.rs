@@ -34,7 +34,7 @@ on_both_hosts!(
     a_model_outside_the_snapshot_is_read_per_request,
     every_model_is_preloaded_and_chosen_by_the_openai_client,
     cors_preflights_from_allowed_origins_only,
-    webm_and_matroska_with_opus_or_vorbis_transcribe,
+    webm_matroska_and_surround_ogg_transcribe,
     options_are_checked_before_any_work_and_prompts_are_plain_text,
     api_keys_guard_every_route_but_the_health_check,
     beam_size_comes_from_the_request_or_the_spin_variable,
@@ -322,8 +322,8 @@ fn cors_preflights_from_allowed_origins_only(kind: HostKind) {
 }
 
 /// What browsers' MediaRecorder and desktop tools produce: WebM/Opus, Matroska audio with
-/// Vorbis, Matroska with stereo 48 kHz Opus.
-fn webm_and_matroska_with_opus_or_vorbis_transcribe(kind: HostKind) {
+/// Vorbis, Matroska with stereo 48 kHz Opus; and 5.1 Vorbis and Opus in Ogg (a film's sound).
+fn webm_matroska_and_surround_ogg_transcribe(kind: HostKind) {
     use stt_testkit::media::reencode;
     let jfk = data_dir().join("jfk.flac");
     let files = [
@@ -333,6 +333,8 @@ fn webm_and_matroska_with_opus_or_vorbis_transcribe(kind: HostKind) {
             reencode(&jfk, "jfk.mkv", &["-ar", "48000", "-ac", "2", "-c:a", "libopus"]),
             "video/x-matroska",
         ),
+        (reencode(&jfk, "jfk_5.1.ogg", &["-ac", "6", "-c:a", "libvorbis"]), "audio/ogg"),
+        (reencode(&jfk, "jfk_5.1.opus", &["-ac", "6", "-c:a", "libopus"]), "audio/ogg"),
     ];
     let host = start_on(kind, &[]);
     let agent = agent();

@@ -33,13 +33,14 @@ fn source() -> std::path::PathBuf {
 
 /// Opus decodes without its encoder's pre-skip, as FFmpeg decodes it (RFC 7845): in line with
 /// its source. Ogg's end trim applies; WebM keeps its end padding (symphonia does not read
-/// Matroska's DiscardPadding): at most one 20 ms frame more.
+/// Matroska's DiscardPadding), and so does an MP4 without an edit list (whose `dOps` box gives
+/// the pre-skip big-endian): at most one 20 ms frame more.
 #[test]
 fn opus_decodes_in_line_with_its_source() {
     let source = source();
     let reference = load(&source);
-    let opus = ["-c:a", "libopus", "-b:a", "64k"];
-    for name in ["jfk.opus", "jfk_opus.webm"] {
+    let opus = ["-c:a", "libopus", "-b:a", "64k", "-use_editlist", "0"];
+    for name in ["jfk.opus", "jfk_opus.webm", "jfk_opus.mp4"] {
         let pcm = load(&reencode(&source, name, &opus));
         let l = lag(&reference[..80_000], &pcm[..80_000], 400);
         assert!(l.abs() <= 1, "{name}: {l} samples late");
@@ -107,5 +108,107 @@ fn mpeg_program_and_transport_streams_are_refused_by_name() {
                 && err.to_string().contains(what),
             "{name}: {err}"
         );
+    }
+}
+
+/// Channel `i` of `layout` (FFmpeg's name and its channels in FFmpeg's order) a sine of
+/// 300 + 200·i Hz at 1/8, three seconds at 48 kHz, encoded with `codec` into `name`.
+fn tones(name: &str, layout: &str, channels: &[&str], codec: &[&str]) -> std::path::PathBuf {
+    let mut input = Vec::new();
+    let mut labels = String::new();
+    let mut map = Vec::new();
+    for (i, ch) in channels.iter().enumerate() {
+        input.extend([
+            "-f".to_string(),
+            "lavfi".into(),
+            "-i".into(),
+            format!("sine=frequency={}:sample_rate=48000:duration=3", 300 + 200 * i),
+        ]);
+        labels.push_str(&format!("[{i}:a]"));
+        map.push(format!("{i}.0-{ch}"));
+    }
+    let graph = format!(
+        "{labels}join=inputs={}:channel_layout={layout}:map={}[a]",
+        channels.len(),
+        map.join("|")
+    );
+    let mut args = vec!["-filter_complex", graph.as_str(), "-map", "[a]"];
+    args.extend_from_slice(codec);
+    let input: Vec<&str> = input.iter().map(String::as_str).collect();
+    encode(name, &input, &args)
+}
+
+/// The amplitude of `hz` in 16 kHz samples, the first and last half second left out.
+fn amplitude(pcm: &[f32], hz: f64) -> f64 {
+    let x = &pcm[8_000..pcm.len() - 8_000];
+    let (re, im) = x.iter().enumerate().fold((0.0, 0.0), |(re, im), (i, &s)| {
+        let phase = 2.0 * std::f64::consts::PI * hz * i as f64 / 16_000.0;
+        (re + f64::from(s) * phase.cos(), im + f64::from(s) * phase.sin())
+    });
+    2.0 * (re * re + im * im).sqrt() / x.len() as f64
+}
+
+/// An Opus header's output gain is applied, as FFmpeg applies it: −6 dB written into an MP4's
+/// `dOps` box (big-endian there) halves the samples.
+#[test]
+fn opus_output_gain_is_applied() {
+    let mp4 = read(&reencode(
+        &source(),
+        "jfk_opus.mp4",
+        &["-c:a", "libopus", "-b:a", "64k", "-use_editlist", "0"],
+    ));
+    let at = mp4.windows(4).position(|w| w == b"dOps").expect("dOps box") + 4;
+    let mut quieter = mp4.clone();
+    // Version, channels, pre-skip, input rate, then the gain (Q7.8 dB).
+    quieter[at + 8..at + 10].copy_from_slice(&(-6i16 * 256).to_be_bytes());
+    let load =
+        |b: Vec<u8>| stt_engine::audio::load(b, AudioLimits::default()).expect("decodes").samples;
+    let (a, b) = (load(mp4), load(quieter));
+    let rms =
+        |x: &[f32]| (x.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / x.len() as f64).sqrt();
+    let ratio = rms(&b) / rms(&a);
+    assert!((ratio - 10f64.powf(-6.0 / 20.0)).abs() < 0.005, "{ratio}");
+}
+
+/// Surround Vorbis and Opus (Ogg and WebM) are mixed to mono as FFmpeg mixes them: every
+/// channel is heard at swresample's weight for its position (Vorbis's and Opus's own channel
+/// order read by position; symphonia's Vorbis decoder loses channels beyond two, lewton's does
+/// not). Surround AAC, which no decoder here reads, is refused by name.
+#[test]
+fn surround_vorbis_and_opus_mix_every_channel_at_ffmpegs_weight() {
+    let layouts: [(&str, &[&str], &[f64]); 4] = [
+        ("3.0", &["FL", "FR", "FC"], &[0.2929, 0.2929, 0.4142]),
+        ("quad", &["FL", "FR", "BL", "BR"], &[0.2929, 0.2929, 0.2071, 0.2071]),
+        (
+            "5.1",
+            &["FL", "FR", "FC", "LFE", "BL", "BR"],
+            &[0.2071, 0.2071, 0.2929, 0.0, 0.1464, 0.1464],
+        ),
+        (
+            "7.1",
+            &["FL", "FR", "FC", "LFE", "BL", "BR", "SL", "SR"],
+            &[0.1602, 0.1602, 0.2265, 0.0, 0.1133, 0.1133, 0.1133, 0.1133],
+        ),
+    ];
+    for (layout, channels, weights) in layouts {
+        for (ext, codec) in [
+            ("ogg", ["-c:a", "libvorbis"]),
+            ("opus", ["-c:a", "libopus"]),
+            ("webm", ["-c:a", "libopus"]),
+        ] {
+            let name = format!("tones_{layout}.{ext}");
+            let pcm = load(&tones(&name, layout, channels, &codec));
+            for (i, (ch, w)) in channels.iter().zip(weights).enumerate() {
+                let got = amplitude(&pcm, 300.0 + 200.0 * i as f64) * 8.0;
+                assert!((got - w).abs() < 0.01, "{name}: {ch} heard at {got:.4}, FFmpeg {w}");
+            }
+        }
+        let name = format!("tones_{layout}.m4a");
+        let err = stt_engine::audio::load(
+            read(&tones(&name, layout, channels, &["-c:a", "aac"])),
+            AudioLimits::default(),
+        )
+        .expect_err(&name);
+        assert!(matches!(err, stt_engine::audio::AudioError::UnsupportedCodec(_)), "{name}: {err}");
     }
 }

@@ -1,13 +1,15 @@
-//! Container and codec decoding with symphonia (Opus, which symphonia lacks, via opus-rs).
+//! Container and codec decoding with symphonia (Opus, which symphonia lacks, via opus-rs;
+//! Vorbis of more than two channels, which it decodes wrong, via lewton).
 
 use std::io::Cursor;
 
-use symphonia::core::audio::{Channels, GenericAudioBufferRef};
+use symphonia::core::audio::GenericAudioBufferRef;
 use symphonia::core::codecs::CodecParameters;
 use symphonia::core::codecs::audio::AudioDecoderOptions;
-use symphonia::core::codecs::audio::well_known::{CODEC_ID_FLAC, CODEC_ID_OPUS};
+use symphonia::core::codecs::audio::well_known::{CODEC_ID_FLAC, CODEC_ID_OPUS, CODEC_ID_VORBIS};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::well_known::FORMAT_ID_ISOMP4;
 use symphonia::core::formats::{FormatOptions, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
@@ -15,6 +17,7 @@ use symphonia::core::meta::MetadataOptions;
 use super::downmix::{Downmix, Naming};
 use super::opus::OpusStream;
 use super::resample::To16k;
+use super::vorbis::VorbisStream;
 use super::{AudioError, AudioLimits, Pcm16k};
 
 const MIN_RATE: u32 = 1_000;
@@ -81,6 +84,27 @@ struct Sink<'a> {
 }
 
 impl Sink<'_> {
+    /// A packet of our own decoders (Opus, lewton's Vorbis), mixed and passed on; damaged, it
+    /// is skipped as symphonia's are.
+    fn push_own(
+        &mut self,
+        decoded: Result<&[f32], AudioError>,
+        mix: &Downmix,
+        mono: &mut Vec<f32>,
+        first_error: &mut Option<String>,
+    ) -> Result<(), AudioError> {
+        match decoded {
+            Ok(frames) => {
+                mix.mix(frames, mono);
+                self.push(mono)
+            }
+            Err(e) => {
+                first_error.get_or_insert(e.to_string());
+                Ok(())
+            }
+        }
+    }
+
     fn push(&mut self, mono: &[f32]) -> Result<(), AudioError> {
         let at = self.decoded;
         self.decoded += mono.len();
@@ -183,31 +207,49 @@ pub fn decode_to_16k(
     let naming = match wav_naming {
         Some(true) => Naming::Named,
         Some(false) => Naming::Unnamed,
-        None if params.codec == CODEC_ID_FLAC => Naming::Named,
+        // FLAC and Vorbis name channels by their count (Opus's own streams say so too).
+        None if [CODEC_ID_FLAC, CODEC_ID_VORBIS].contains(&params.codec) => Naming::Named,
         None => Naming::Guess,
     };
 
     enum Codec {
         Symphonia(Box<dyn symphonia::core::codecs::audio::AudioDecoder>),
-        /// Stereo Opus is mixed as any other stereo source.
         Opus(Box<OpusStream>, Downmix),
+        Vorbis(Box<VorbisStream>, Downmix),
     }
     let mut codec = if params.codec == CODEC_ID_OPUS {
         // An edit list covers Opus's pre-skip already.
         let delay = if edit.is_some() { Some(0) } else { delay };
-        let opus = OpusStream::new(params.extra_data.as_deref(), delay)?;
-        let mix = Downmix::new(&Channels::Discrete(opus.channels() as u16), Naming::Unnamed, false);
+        let mp4 = reader.format_info().format == FORMAT_ID_ISOMP4;
+        let head = params
+            .extra_data
+            .as_deref()
+            .map(|h| if mp4 { super::opus::head_from_mp4(h) } else { h.to_vec() });
+        let opus = OpusStream::new(head.as_deref(), delay)?;
+        let mix = Downmix::new(&opus.layout(), Naming::Named, false);
         Codec::Opus(Box::new(opus), mix)
     } else {
+        // symphonia's decoder is built in any case: its checks of the headers come first.
         let d = symphonia::default::get_codecs()
             .make_audio_decoder(&params, &AudioDecoderOptions::default())
             .map_err(|e| AudioError::UnsupportedCodec(e.to_string()))?;
-        Codec::Symphonia(d)
+        match params.extra_data.as_deref() {
+            Some(headers) if params.codec == CODEC_ID_VORBIS && channels > 2 => {
+                match VorbisStream::new(headers) {
+                    Some(v) => {
+                        let mix = Downmix::new(&v.layout(), Naming::Named, false);
+                        Codec::Vorbis(Box::new(v), mix)
+                    }
+                    None => Codec::Symphonia(d),
+                }
+            }
+            _ => Codec::Symphonia(d),
+        }
     };
     // Opus decodes at its own fixed rate, whatever the header says.
     let decoded_rate = match &codec {
         Codec::Opus(..) => super::opus::OPUS_RATE,
-        Codec::Symphonia(_) => rate,
+        Codec::Symphonia(_) | Codec::Vorbis(..) => rate,
     };
     let frames_in =
         |s: f64| (s * decoded_rate as f64).round().clamp(0.0, usize::MAX as f64) as usize;
@@ -272,9 +314,14 @@ pub fn decode_to_16k(
                 Err(e) => return Err(AudioError::Corrupt(e.to_string())),
             },
             Codec::Opus(o, m) => {
-                let pcm = o.decode(&packet.data, packet.trim_start.get(), packet.trim_end.get())?;
-                m.mix(pcm, &mut mono);
-                sink.push(&mono)?;
+                let decoded =
+                    o.decode(&packet.data, packet.trim_start.get(), packet.trim_end.get());
+                sink.push_own(decoded, m, &mut mono, &mut first_error)?;
+            }
+            Codec::Vorbis(v, m) => {
+                let decoded =
+                    v.decode(&packet.data, packet.trim_start.get(), packet.trim_end.get());
+                sink.push_own(decoded, m, &mut mono, &mut first_error)?;
             }
         }
     }

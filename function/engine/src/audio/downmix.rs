@@ -64,8 +64,8 @@ fn default_layout(count: usize) -> Position {
 /// What the container says of its channels' positions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Naming {
-    /// It names them (an extensible WAV's mask; FLAC, whose positions follow from the count):
-    /// the positions stand.
+    /// It names them (an extensible WAV's mask; FLAC, Vorbis and Opus, whose positions follow
+    /// from the count): the positions stand.
     Named,
     /// It does not (a plain WAV header): FFmpeg's default layout for the count.
     Unnamed,

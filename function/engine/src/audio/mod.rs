@@ -5,6 +5,8 @@ mod downmix;
 mod mp4_edit;
 mod opus;
 mod resample;
+mod vorbis;
+mod vorbis_order;
 mod wav_header;
 
 use decode::decode_to_16k;
