@@ -27,6 +27,8 @@ if ff=$(python3 -c "import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe()
   "$ff" -y -loglevel error -t 1 -i "$data/jfk.flac" -ac 6 -c:a libvorbis -q:a 0 "$c/audio_decode/jfk_5.1.ogg"
   "$ff" -y -loglevel error -t 1 -i "$data/jfk.flac" -ac 6 -c:a libopus -b:a 48k "$c/audio_decode/jfk_5.1.opus"
   "$ff" -y -loglevel error -t 1 -i "$data/jfk.flac" -af aformat=channel_layouts=3.0 -c:a libopus -b:a 32k "$c/audio_decode/jfk_3ch.webm"
+  # Opus in MP4 without an edit list (the dOps box's big-endian pre-skip).
+  "$ff" -y -loglevel error -t 1 -i "$data/jfk.flac" -c:a libopus -b:a 16k -use_editlist 0 "$c/audio_decode/jfk_opus.mp4"
   # Written to a pipe: RIFF and data sizes left at 0xFFFFFFFF.
   "$ff" -y -loglevel error -t 4 -i "$data/jfk.flac" -ac 1 -f wav - > "$c/audio_decode/jfk_pipe.wav"
 fi
