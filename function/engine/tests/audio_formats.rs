@@ -209,6 +209,10 @@ fn surround_vorbis_and_opus_mix_every_channel_at_ffmpegs_weight() {
             AudioLimits::default(),
         )
         .expect_err(&name);
-        assert!(matches!(err, stt_engine::audio::AudioError::UnsupportedCodec(_)), "{name}: {err}");
+        assert!(
+            matches!(err, stt_engine::audio::AudioError::UnsupportedCodec(_))
+                && err.to_string().contains("mono and stereo AAC-LC are supported"),
+            "{name}: {err}"
+        );
     }
 }

@@ -6,7 +6,9 @@ use std::io::Cursor;
 use symphonia::core::audio::GenericAudioBufferRef;
 use symphonia::core::codecs::CodecParameters;
 use symphonia::core::codecs::audio::AudioDecoderOptions;
-use symphonia::core::codecs::audio::well_known::{CODEC_ID_FLAC, CODEC_ID_OPUS, CODEC_ID_VORBIS};
+use symphonia::core::codecs::audio::well_known::{
+    CODEC_ID_AAC, CODEC_ID_FLAC, CODEC_ID_OPUS, CODEC_ID_VORBIS,
+};
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::well_known::FORMAT_ID_ISOMP4;
@@ -232,7 +234,15 @@ pub fn decode_to_16k(
         // symphonia's decoder is built in any case: its checks of the headers come first.
         let d = symphonia::default::get_codecs()
             .make_audio_decoder(&params, &AudioDecoderOptions::default())
-            .map_err(|e| AudioError::UnsupportedCodec(e.to_string()))?;
+            .map_err(|e| {
+                AudioError::UnsupportedCodec(if params.codec == CODEC_ID_AAC {
+                    // symphonia's words for surround AAC are "aac too complex" or "program
+                    // config element": say what is read.
+                    format!("AAC: {e} (mono and stereo AAC-LC are supported)")
+                } else {
+                    e.to_string()
+                })
+            })?;
         match params.extra_data.as_deref() {
             Some(headers) if params.codec == CODEC_ID_VORBIS && channels > 2 => {
                 match VorbisStream::new(headers) {
