@@ -23,6 +23,10 @@ fn lag(a: &[f32], b: &[f32], max: i64) -> i64 {
     (-max..=max).max_by(|&x, &y| score(x).total_cmp(&score(y))).unwrap_or(0)
 }
 
+/// jfk.flac's Opus encodes (an MP4 of them without an edit list): one set of arguments, since
+/// files are made once per name and process.
+const OPUS: [&str; 6] = ["-c:a", "libopus", "-b:a", "64k", "-use_editlist", "0"];
+
 fn source() -> std::path::PathBuf {
     reencode(
         &data_dir().join("jfk.flac"),
@@ -39,9 +43,8 @@ fn source() -> std::path::PathBuf {
 fn opus_decodes_in_line_with_its_source() {
     let source = source();
     let reference = load(&source);
-    let opus = ["-c:a", "libopus", "-b:a", "64k", "-use_editlist", "0"];
     for name in ["jfk.opus", "jfk_opus.webm", "jfk_opus.mp4"] {
-        let pcm = load(&reencode(&source, name, &opus));
+        let pcm = load(&reencode(&source, name, &OPUS));
         let l = lag(&reference[..80_000], &pcm[..80_000], 400);
         assert!(l.abs() <= 1, "{name}: {l} samples late");
         let extra = pcm.len() as i64 - reference.len() as i64;
@@ -152,11 +155,7 @@ fn amplitude(pcm: &[f32], hz: f64) -> f64 {
 /// `dOps` box (big-endian there) halves the samples.
 #[test]
 fn opus_output_gain_is_applied() {
-    let mp4 = read(&reencode(
-        &source(),
-        "jfk_opus.mp4",
-        &["-c:a", "libopus", "-b:a", "64k", "-use_editlist", "0"],
-    ));
+    let mp4 = read(&reencode(&source(), "jfk_opus.mp4", &OPUS));
     let at = mp4.windows(4).position(|w| w == b"dOps").expect("dOps box") + 4;
     let mut quieter = mp4.clone();
     // Version, channels, pre-skip, input rate, then the gain (Q7.8 dB).

@@ -66,6 +66,15 @@ impl Pcm16k {
     }
 }
 
+/// The frames of a decoded packet of `n` to keep, for the decoders symphonia does not run
+/// (Opus, lewton's Vorbis): the container's `trim_start` off the front, but at least `skip`
+/// (Opus's pre-skip), and `trim_end` off the back.
+fn kept_frames(n: usize, trim_start: u64, trim_end: u64, skip: usize) -> std::ops::Range<usize> {
+    let frames = |t: u64| usize::try_from(t).unwrap_or(usize::MAX);
+    let start = frames(trim_start).max(skip).min(n);
+    start..n.saturating_sub(frames(trim_end)).max(start)
+}
+
 /// Seconds of `samples` samples at 16 kHz.
 pub fn seconds(samples: usize) -> f64 {
     samples as f64 / SAMPLE_RATE as f64
@@ -103,4 +112,21 @@ pub fn wav_f32(samples: &[f32]) -> Option<Vec<u8>> {
     }
     w.finalize().ok()?;
     Some(out.into_inner())
+}
+
+#[cfg(test)]
+mod kept_frames_tests {
+    use super::kept_frames;
+
+    #[test]
+    fn trims_come_off_both_ends_and_never_cross() {
+        assert_eq!(kept_frames(960, 0, 0, 0), 0..960);
+        // The pre-skip and the container's start trim overlap: the larger wins.
+        assert_eq!(kept_frames(960, 100, 0, 312), 312..960);
+        assert_eq!(kept_frames(960, 400, 60, 312), 400..900);
+        // Trims past the packet leave it empty, never a reversed range.
+        assert_eq!(kept_frames(960, 2000, 0, 0), 960..960);
+        assert_eq!(kept_frames(960, 500, 700, 0), 500..500);
+        assert_eq!(kept_frames(960, u64::MAX, u64::MAX, 0), 960..960);
+    }
 }

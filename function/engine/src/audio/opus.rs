@@ -157,9 +157,8 @@ impl OpusStream {
         let n = n.min(MAX_FRAMES);
         let skip = self.skip.min(n);
         self.skip -= skip;
-        let start = (trim_start as usize).max(skip).min(n);
-        let end = n.saturating_sub(trim_end as usize).max(start);
-        let frames = &mut self.buf[start * self.channels..end * self.channels];
+        let kept = super::kept_frames(n, trim_start, trim_end, skip);
+        let frames = &mut self.buf[kept.start * self.channels..kept.end * self.channels];
         if self.gain != 1.0 {
             frames.iter_mut().for_each(|s| *s *= self.gain);
         }

@@ -58,11 +58,12 @@ impl VorbisStream {
                 .map_err(|e| AudioError::Corrupt(format!("vorbis: {e}")))?;
         let channels = decoded.channel_count.max(1);
         let n = decoded.samples.len() / channels;
-        let start = usize::try_from(trim_start).unwrap_or(usize::MAX).min(n);
-        let end = n.saturating_sub(usize::try_from(trim_end).unwrap_or(usize::MAX)).max(start);
+        let kept = super::kept_frames(n, trim_start, trim_end, 0);
         self.frames.clear();
-        self.order
-            .reorder_into(&decoded.samples[start * channels..end * channels], &mut self.frames);
+        self.order.reorder_into(
+            &decoded.samples[kept.start * channels..kept.end * channels],
+            &mut self.frames,
+        );
         Ok(&self.frames)
     }
 }
