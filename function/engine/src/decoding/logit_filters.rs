@@ -47,8 +47,9 @@ impl LogitFilters {
         Self { suppress, begin_suppress: begin_suppress.to_vec(), timestamps }
     }
 
-    /// Masks `logits` (one vocabulary row) given the tokens sampled so far in this window.
-    pub fn apply(&self, logits: &mut [f32], sampled: &[u32]) {
+    /// Masks `logits` (one vocabulary row) given the tokens sampled so far in this window, and
+    /// returns the masked row's [`log_sum_exp`] (the normaliser of its log-probabilities).
+    pub fn apply(&self, logits: &mut [f32], sampled: &[u32]) -> f32 {
         let n = logits.len();
         let mut kill = |t: u32| {
             if (t as usize) < n {
@@ -59,18 +60,21 @@ impl LogitFilters {
             self.begin_suppress.iter().for_each(|&t| kill(t));
         }
         self.suppress.iter().for_each(|&t| kill(t));
-        if let Some(r) = &self.timestamps {
-            r.apply(logits, sampled);
+        match &self.timestamps {
+            Some(r) => r.apply(logits, sampled),
+            None => log_sum_exp(logits),
         }
     }
 }
 
 impl TimestampRules {
-    fn apply(&self, logits: &mut [f32], sampled: &[u32]) {
+    /// The rules, and the masked row's log-sum-exp: the last rule needs the row's, which is
+    /// the answer unless that rule masks the text.
+    fn apply(&self, logits: &mut [f32], sampled: &[u32]) -> f32 {
         let tb = self.timestamp_begin as usize;
         let n = logits.len();
         if tb >= n {
-            return;
+            return log_sum_exp(logits);
         }
         logits[self.no_timestamps as usize] = f32::NEG_INFINITY;
 
@@ -103,17 +107,21 @@ impl TimestampRules {
         }
 
         // When the timestamps together are likelier than any single text token, take a timestamp.
-        let lse = log_sum_exp(logits);
-        let ts_lse = log_sum_exp(&logits[tb..]) - lse;
-        let max_text = crate::kernels::vmath::max(&logits[..tb]) - lse;
-        if ts_lse > max_text {
+        // The row's maximum is the larger of its two parts': one pass fewer over the row.
+        let (text_max, ts_max) = (max(&logits[..tb]), max(&logits[tb..]));
+        let lse = log_sum_exp_at(logits, if ts_max > text_max { ts_max } else { text_max });
+        let ts_lse = log_sum_exp_at(&logits[tb..], ts_max) - lse;
+        if ts_lse > text_max - lse {
             logits[..tb].fill(f32::NEG_INFINITY);
+            return log_sum_exp(logits);
         }
+        lse
     }
 }
 
-/// Four lanes at a time: it runs over the whole vocabulary twice per token.
+/// Sixteen entries per loop iteration: it runs over the whole vocabulary for every token.
 pub use crate::kernels::vmath::log_sum_exp;
+use crate::kernels::vmath::{log_sum_exp_at, max};
 
 #[cfg(test)]
 mod tests {
@@ -157,6 +165,32 @@ mod tests {
         let mut l = vec![0.0; 30];
         f.apply(&mut l, &[18, 3, 20, 20]);
         assert!(allowed(&l).iter().all(|&t| t < 18) && !allowed(&l).is_empty());
+    }
+
+    /// What `apply` returns is the masked row's log-sum-exp, to the bit, whether or not the
+    /// timestamp-mass rule masks the text, and without timestamps.
+    #[test]
+    fn the_returned_normaliser_is_the_masked_rows() {
+        let mut rng = fastrand::Rng::with_seed(5);
+        let mut text_masked = 0;
+        for timestamps in [true, false] {
+            let f = LogitFilters::new(&special(), &[2], &[], timestamps, 1.0);
+            for (round, sampled) in
+                [&[18u32, 3][..], &[18, 3, 4], &[18, 3, 20, 20]].iter().enumerate()
+            {
+                for ts_weight in [-5.0f32, 5.0] {
+                    let mut l: Vec<f32> = (0..90)
+                        .map(|t| rng.f32() * 4.0 + if t >= 18 { ts_weight } else { 0.0 })
+                        .collect();
+                    l[round] = 0.0;
+                    let lse = f.apply(&mut l, sampled);
+                    assert_eq!(lse.to_bits(), log_sum_exp(&l).to_bits(), "{sampled:?} {ts_weight}");
+                    text_masked += usize::from(l[..18].iter().all(|v| v.is_infinite()));
+                }
+            }
+        }
+        // Both branches ran: the rule masked the text in some rows and not in others.
+        assert!((1..12).contains(&text_masked), "{text_masked}");
     }
 
     #[test]

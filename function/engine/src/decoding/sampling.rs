@@ -1,7 +1,6 @@
 //! One hypothesis at a time: greedy at temperature 0, sampled above it; best-of keeps the most
 //! likely of several samples.
 
-use super::logit_filters::log_sum_exp;
 use super::ranking::LengthPenalty;
 use super::window::{Prefilled, Window, WindowResult};
 use crate::error::EngineError;
@@ -45,10 +44,10 @@ pub fn decode_one<B: Backend>(
     let mut sampled: Vec<u32> = Vec::new();
     let mut sum_logprob = 0f32;
     for _ in 0..w.sample_len() {
-        w.filters.apply(&mut logits, &sampled);
+        let lse = w.filters.apply(&mut logits, &sampled);
         let next =
             if temperature == 0.0 { argmax(&logits) } else { sample(&logits, temperature, rng) };
-        sum_logprob += logits[next as usize] - log_sum_exp(&logits);
+        sum_logprob += logits[next as usize] - lse;
         if next == eot {
             break;
         }

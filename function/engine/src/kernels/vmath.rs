@@ -102,14 +102,40 @@ fn larger(a: f32, b: f32) -> f32 {
 
 /// ln Σ exp(x), −∞ when every entry is −∞ (a fully suppressed row).
 pub fn log_sum_exp(x: &[f32]) -> f32 {
-    let m = max(x);
+    log_sum_exp_at(x, max(x))
+}
+
+/// [`log_sum_exp`] of `x` whose largest entry `m` is known: the same value, one pass fewer.
+pub fn log_sum_exp_at(x: &[f32], m: f32) -> f32 {
     if !m.is_finite() {
         return m;
     }
+    m + sum_exp_shifted(x, m).ln()
+}
+
+/// Σ exp(x − m) over `x` (no entry above `m`).
+fn sum_exp_shifted(x: &[f32], m: f32) -> f32 {
     let mv = f32x4::splat(m);
-    let (v, rest) = x.as_chunks::<4>();
-    let sum = v.iter().fold(f32x4::splat(0.0), |s, c| s + exp_neg(f32x4::from(*c) - mv));
-    m + (sum.reduce_add() + rest.iter().map(|&r| (r - m).exp()).sum::<f32>()).ln()
+    let (v16, rest16) = x.as_chunks::<16>();
+    let (v4, rest) = rest16.as_chunks::<4>();
+    let mut sum = v16.iter().fold(f32x4::splat(0.0), |s, c| add_in_order(s, exp16(c, mv)));
+    sum = v4.iter().fold(sum, |s, c| s + exp_neg(f32x4::from(*c) - mv));
+    sum.reduce_add() + rest.iter().map(|&r| (r - m).exp()).sum::<f32>()
+}
+
+/// exp(c − m) of sixteen entries. The rows these run over are long (the vocabulary, the
+/// audio frames), so their loops take sixteen entries per iteration: under the host's epoch
+/// checks every iteration pays a check and a round trip of the running sum through its stack
+/// slot.
+#[inline(always)]
+fn exp16(c: &[f32; 16], mv: f32x4) -> [f32x4; 4] {
+    std::array::from_fn(|j| exp_neg(lanes(c, 4 * j) - mv))
+}
+
+/// `s` plus four vectors one after another: the same sum as four entries per iteration.
+#[inline(always)]
+fn add_in_order(s: f32x4, e: [f32x4; 4]) -> f32x4 {
+    ((s + e[0]) + e[1]) + e[2] + e[3]
 }
 
 /// `exp(x − max x)` in place, and its sum; `None` when the maximum is not finite (every entry
@@ -120,9 +146,15 @@ pub fn exp_shifted(x: &mut [f32]) -> Option<f32> {
         return None;
     }
     let mv = f32x4::splat(m);
-    let (v, rest) = x.as_chunks_mut::<4>();
+    let (v16, rest16) = x.as_chunks_mut::<16>();
     let mut sum = f32x4::splat(0.0);
-    for c in v.iter_mut() {
+    for c in v16.iter_mut() {
+        let e = exp16(c, mv);
+        sum = add_in_order(sum, e);
+        *c = bytemuck::cast::<[f32x4; 4], [f32; 16]>(e);
+    }
+    let (v4, rest) = rest16.as_chunks_mut::<4>();
+    for c in v4.iter_mut() {
         let e = exp_neg(f32x4::from(*c) - mv);
         sum += e;
         *c = e.into();
