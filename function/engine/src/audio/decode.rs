@@ -1,5 +1,6 @@
 //! Container and codec decoding with symphonia (Opus, which symphonia lacks, via opus-rs;
-//! Vorbis of more than two channels, which it decodes wrong, via lewton).
+//! Vorbis of more than two channels, which it decodes wrong, via lewton; HE-AAC as its AAC-LC
+//! core).
 
 use std::io::Cursor;
 
@@ -194,10 +195,17 @@ pub fn decode_to_16k(
         .map_err(|e| AudioError::UnsupportedFormat(e.to_string()))?;
     let track = reader.first_track(TrackType::Audio).ok_or(AudioError::NoAudioTrack)?;
     let (track_id, delay) = (track.id, track.delay);
-    let params = match &track.codec_params {
+    let mut params = match &track.codec_params {
         Some(CodecParameters::Audio(p)) => p.clone(),
         _ => return Err(AudioError::NoAudioTrack),
     };
+    // HE-AAC signalled in its config: its AAC-LC core, at the core's rate.
+    if params.codec == CODEC_ID_AAC
+        && let Some(core) = params.extra_data.as_deref().and_then(super::he_aac::core_of)
+    {
+        params.sample_rate = Some(core.rate);
+        params.extra_data = Some(core.config.into_boxed_slice());
+    }
     let rate = params.sample_rate.ok_or_else(|| AudioError::Corrupt("no sample rate".into()))?;
     // Outside this range a header is lying, and the resampler's tables would grow with it.
     if !(MIN_RATE..=MAX_RATE).contains(&rate) {
@@ -238,7 +246,7 @@ pub fn decode_to_16k(
                 AudioError::UnsupportedCodec(if params.codec == CODEC_ID_AAC {
                     // symphonia's words for surround AAC are "aac too complex" or "program
                     // config element": say what is read.
-                    format!("AAC: {e} (mono and stereo AAC-LC are supported)")
+                    format!("AAC: {e} (mono and stereo AAC-LC and HE-AAC are supported)")
                 } else {
                     e.to_string()
                 })

@@ -2,6 +2,7 @@
 
 mod decode;
 mod downmix;
+mod he_aac;
 mod mp4_edit;
 mod opus;
 mod resample;
