@@ -258,14 +258,21 @@ fn signalled_as_he_aac(m4a: &[u8], aot: u8) -> Vec<u8> {
 
 /// HE-AAC (v1 and v2) signalled in its config decodes as its AAC-LC core: the same samples as
 /// the core alone (symphonia decodes AAC-LC only; SBR's band above the core's and PS's stereo
-/// image are what Whisper does not hear at 16 kHz mono).
+/// image are not heard). So does a core whose MP4 sample entry states HE-AAC's output rate, as
+/// where SBR is signalled only in the frames: the config's rate is the one decoded.
 #[test]
 fn he_aac_decodes_as_its_aac_lc_core() {
     let lc = reencode(&source(), "jfk_lc_24k.m4a", &["-ar", "24000", "-c:a", "aac", "-b:a", "48k"]);
     let core = load(&lc);
-    for (aot, name) in [(5, "jfk_he_aac.m4a"), (29, "jfk_he_aac_v2.m4a")] {
+    let same_as_core = |name: &str, bytes: Vec<u8>| {
         let path = lc.with_file_name(name);
-        std::fs::write(&path, signalled_as_he_aac(&read(&lc), aot)).expect("write");
+        std::fs::write(&path, bytes).expect("write");
+        let pcm = load(&path);
+        assert!(pcm == core, "{name}: {} samples, not the core's {}", pcm.len(), core.len());
+        path
+    };
+    for (aot, name) in [(5, "jfk_he_aac.m4a"), (29, "jfk_he_aac_v2.m4a")] {
+        let path = same_as_core(name, signalled_as_he_aac(&read(&lc), aot));
         // FFmpeg reads it as HE-AAC: output at SBR's rate.
         let probe = std::process::Command::new(ffmpeg())
             .arg("-hide_banner")
@@ -275,7 +282,10 @@ fn he_aac_decodes_as_its_aac_lc_core() {
             .expect("ffmpeg");
         let info = String::from_utf8_lossy(&probe.stderr);
         assert!(info.contains("aac") && info.contains("48000 Hz"), "{name}: {info}");
-        let he = load(&path);
-        assert!(he == core, "{name}: {} samples, not the core's {}", he.len(), core.len());
     }
+    let mut m4a = read(&lc);
+    let entry = m4a.windows(4).position(|w| w == b"mp4a").expect("sample entry");
+    // The entry's rate, 16.16 fixed point, 28 bytes after its type.
+    m4a[entry + 28..entry + 32].copy_from_slice(&(48_000u32 << 16).to_be_bytes());
+    same_as_core("jfk_lc_entry_48k.m4a", m4a);
 }

@@ -26,6 +26,18 @@ use super::{AudioError, AudioLimits, Pcm16k};
 const MIN_RATE: u32 = 1_000;
 const MAX_RATE: u32 = 384_000;
 
+/// A stated sample rate, if there is one within range: outside it a header is lying, and the
+/// resampler's tables would grow with it.
+fn checked_rate(rate: Option<u32>) -> Result<u32, AudioError> {
+    let rate = rate.ok_or_else(|| AudioError::Corrupt("no sample rate".into()))?;
+    if !(MIN_RATE..=MAX_RATE).contains(&rate) {
+        return Err(AudioError::Corrupt(format!(
+            "sample rate {rate} Hz is outside {MIN_RATE}–{MAX_RATE} Hz"
+        )));
+    }
+    Ok(rate)
+}
+
 /// Integer samples of at most 16 bits, which FFmpeg's decoders hand on as `s16` (swresample
 /// then mixes them in integers when it does not resample): 8- and 16-bit buffers, and the
 /// 32-bit buffers symphonia's FLAC and ALAC decoders give a stream of `bits` ≤ 16.
@@ -206,13 +218,7 @@ pub fn decode_to_16k(
         params.sample_rate = Some(core.rate);
         params.extra_data = Some(core.config.into_boxed_slice());
     }
-    let rate = params.sample_rate.ok_or_else(|| AudioError::Corrupt("no sample rate".into()))?;
-    // Outside this range a header is lying, and the resampler's tables would grow with it.
-    if !(MIN_RATE..=MAX_RATE).contains(&rate) {
-        return Err(AudioError::Corrupt(format!(
-            "sample rate {rate} Hz is outside {MIN_RATE}–{MAX_RATE} Hz"
-        )));
-    }
+    let rate = checked_rate(params.sample_rate)?;
     let channels = params.channels.as_ref().map(|c| c.count()).unwrap_or(1).max(1);
     let naming = match wav_naming {
         Some(true) => Naming::Named,
@@ -264,10 +270,13 @@ pub fn decode_to_16k(
             _ => Codec::Symphonia(d),
         }
     };
-    // Opus decodes at its own fixed rate, whatever the header says.
+    // Opus decodes at its own fixed rate, whatever the header says; symphonia's decoders at the
+    // rate of their codec's own header, where an MP4's sample entry may state another (an AAC
+    // config's core rate against HE-AAC's output rate).
     let decoded_rate = match &codec {
         Codec::Opus(..) => super::opus::OPUS_RATE,
-        Codec::Symphonia(_) | Codec::Vorbis(..) => rate,
+        Codec::Symphonia(d) => checked_rate(d.codec_params().sample_rate.or(Some(rate)))?,
+        Codec::Vorbis(..) => rate,
     };
     let frames_in =
         |s: f64| (s * decoded_rate as f64).round().clamp(0.0, usize::MAX as f64) as usize;
