@@ -34,7 +34,7 @@ on_both_hosts!(
     a_model_outside_the_snapshot_is_read_per_request,
     every_model_is_preloaded_and_chosen_by_the_openai_client,
     cors_preflights_from_allowed_origins_only,
-    webm_matroska_and_surround_ogg_transcribe,
+    webm_matroska_surround_ogg_and_he_aac_transcribe,
     options_are_checked_before_any_work_and_prompts_are_plain_text,
     api_keys_guard_every_route_but_the_health_check,
     beam_size_comes_from_the_request_or_the_spin_variable,
@@ -322,9 +322,10 @@ fn cors_preflights_from_allowed_origins_only(kind: HostKind) {
 }
 
 /// What browsers' MediaRecorder and desktop tools produce: WebM/Opus, Matroska audio with
-/// Vorbis, Matroska with stereo 48 kHz Opus; and 5.1 Vorbis and Opus in Ogg (a film's sound).
-fn webm_matroska_and_surround_ogg_transcribe(kind: HostKind) {
-    use stt_testkit::media::reencode;
+/// Vorbis, Matroska with stereo 48 kHz Opus; 5.1 Vorbis and Opus in Ogg (a film's sound); and
+/// HE-AAC v2 in M4A (a podcast's), read as its AAC-LC core.
+fn webm_matroska_surround_ogg_and_he_aac_transcribe(kind: HostKind) {
+    use stt_testkit::media::{AAC_LC_24K, reencode, signalled_as_he_aac};
     let jfk = data_dir().join("jfk.flac");
     let files = [
         (reencode(&jfk, "jfk.webm", &["-c:a", "libopus", "-b:a", "24k"]), "audio/webm"),
@@ -335,6 +336,7 @@ fn webm_matroska_and_surround_ogg_transcribe(kind: HostKind) {
         ),
         (reencode(&jfk, "jfk_5.1.ogg", &["-ac", "6", "-c:a", "libvorbis"]), "audio/ogg"),
         (reencode(&jfk, "jfk_5.1.opus", &["-ac", "6", "-c:a", "libopus"]), "audio/ogg"),
+        (signalled_as_he_aac(&reencode(&jfk, "jfk_lc_24k.m4a", &AAC_LC_24K), 29), "audio/mp4"),
     ];
     let host = start_on(kind, &[]);
     let agent = agent();

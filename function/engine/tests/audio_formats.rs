@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use stt_engine::{AudioLimits, TranscribeOptions};
-use stt_testkit::media::{encode, ffmpeg, reencode};
+use stt_testkit::media::{AAC_LC_24K, encode, ffmpeg, reencode, signalled_as_he_aac};
 
 fn load(path: &std::path::Path) -> Vec<f32> {
     stt_engine::audio::load(read(path), AudioLimits::default())
@@ -216,63 +216,27 @@ fn surround_vorbis_and_opus_mix_every_channel_at_ffmpegs_weight() {
     }
 }
 
-/// `m4a` (FFmpeg's AAC-LC, 24 kHz mono) with its AudioSpecificConfig rewritten to signal HE-AAC
-/// explicitly over the same core (object type `aot`: 5 SBR, 29 SBR and parametric stereo;
-/// output 48 kHz). FFmpeg writes each descriptor length in four bytes and the movie box after
-/// the media, so only lengths and box sizes change, not chunk offsets.
-fn signalled_as_he_aac(m4a: &[u8], aot: u8) -> Vec<u8> {
-    let find = |pat: &[u8], end: usize| m4a[..end].windows(pat.len()).rposition(|w| w == pat);
-    let info = find(&[0x05, 0x80, 0x80, 0x80, 0x05, 0x13, 0x08], m4a.len()).expect("LC config");
-    // aot, core 24 kHz (index 6), mono, output 48 kHz (index 3), AAC-LC, GASpecificConfig 0.
-    let config = [(aot << 3) | 0b011, 0x09, 0x88, 0x00];
-    let delta = config.len() as i64 - 5;
-    let mut out = m4a.to_vec();
-    out.splice(info + 4..info + 10, std::iter::once(config.len() as u8).chain(config));
-    for tag in [0x04, 0x03] {
-        let at = find(&[tag, 0x80, 0x80, 0x80], info).expect("descriptor") + 4;
-        out[at] = (i64::from(out[at]) + delta) as u8;
-    }
-    // Every box around the config grows by `delta` (header sizes of the boxes on the way).
-    let (mut at, mut end) = (0, m4a.len());
-    let mut media_before = false;
-    while at < end {
-        let size = u32::from_be_bytes(m4a[at..at + 4].try_into().expect("size")) as usize;
-        let kind = &m4a[at + 4..at + 8];
-        media_before |= kind == b"mdat";
-        if (at..at + size).contains(&info) {
-            assert!(media_before, "the media must come before the config");
-            out[at..at + 4].copy_from_slice(&((size as i64 + delta) as u32).to_be_bytes());
-            let header = match kind {
-                b"stsd" => 16,
-                b"mp4a" => 36,
-                b"esds" => break,
-                _ => 8,
-            };
-            (at, end) = (at + header, at + size);
-        } else {
-            at += size;
-        }
-    }
-    out
-}
-
 /// HE-AAC (v1 and v2) signalled in its config decodes as its AAC-LC core: the same samples as
 /// the core alone (symphonia decodes AAC-LC only; SBR's band above the core's and PS's stereo
 /// image are not heard). So does a core whose MP4 sample entry states HE-AAC's output rate, as
 /// where SBR is signalled only in the frames: the config's rate is the one decoded.
 #[test]
 fn he_aac_decodes_as_its_aac_lc_core() {
-    let lc = reencode(&source(), "jfk_lc_24k.m4a", &["-ar", "24000", "-c:a", "aac", "-b:a", "48k"]);
+    let lc = reencode(&source(), "jfk_lc_24k.m4a", &AAC_LC_24K);
     let core = load(&lc);
-    let same_as_core = |name: &str, bytes: Vec<u8>| {
-        let path = lc.with_file_name(name);
-        std::fs::write(&path, bytes).expect("write");
-        let pcm = load(&path);
-        assert!(pcm == core, "{name}: {} samples, not the core's {}", pcm.len(), core.len());
-        path
+    let same_as_core = |path: &std::path::Path| {
+        let pcm = load(path);
+        assert!(
+            pcm == core,
+            "{}: {} samples, not the core's {}",
+            path.display(),
+            pcm.len(),
+            core.len()
+        );
     };
-    for (aot, name) in [(5, "jfk_he_aac.m4a"), (29, "jfk_he_aac_v2.m4a")] {
-        let path = same_as_core(name, signalled_as_he_aac(&read(&lc), aot));
+    for aot in [5, 29] {
+        let path = signalled_as_he_aac(&lc, aot);
+        same_as_core(&path);
         // FFmpeg reads it as HE-AAC: output at SBR's rate.
         let probe = std::process::Command::new(ffmpeg())
             .arg("-hide_banner")
@@ -281,11 +245,13 @@ fn he_aac_decodes_as_its_aac_lc_core() {
             .output()
             .expect("ffmpeg");
         let info = String::from_utf8_lossy(&probe.stderr);
-        assert!(info.contains("aac") && info.contains("48000 Hz"), "{name}: {info}");
+        assert!(info.contains("aac") && info.contains("48000 Hz"), "{}: {info}", path.display());
     }
     let mut m4a = read(&lc);
     let entry = m4a.windows(4).position(|w| w == b"mp4a").expect("sample entry");
     // The entry's rate, 16.16 fixed point, 28 bytes after its type.
     m4a[entry + 28..entry + 32].copy_from_slice(&(48_000u32 << 16).to_be_bytes());
-    same_as_core("jfk_lc_entry_48k.m4a", m4a);
+    let path = lc.with_file_name("jfk_lc_entry_48k.m4a");
+    std::fs::write(&path, m4a).expect("write");
+    same_as_core(&path);
 }
