@@ -120,12 +120,19 @@ fn vad(files: Vec<PathBuf>, model: PathBuf) -> anyhow::Result<ExitCode> {
         let seconds = stt_engine::audio::seconds;
         let speech: Vec<[f64; 2]> =
             spans.iter().map(|s| [seconds(s.start), seconds(s.end)]).collect();
-        println!(
-            "{}",
+        emit(format_args!(
+            "{}\n",
             serde_json::json!({ "file": file, "duration": pcm.duration_s(), "speech": speech, "vad_s": vad_s })
-        );
+        ))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes to standard output. A failed write (a reader that went away: `stt … | head`) ends the
+/// command with an error, where `print!` would panic.
+fn emit(text: std::fmt::Arguments<'_>) -> anyhow::Result<()> {
+    use std::io::Write;
+    std::io::stdout().lock().write_fmt(text).context("writing to standard output")
 }
 
 fn main() -> ExitCode {
@@ -179,7 +186,10 @@ fn transcribe(args: TranscribeArgs) -> anyhow::Result<ExitCode> {
         engine = engine.with_vad(Arc::new(load_vad(&dir)?));
     }
     if timings {
-        println!("{}", serde_json::json!({ "load_s": started.elapsed().as_secs_f64() }));
+        emit(format_args!(
+            "{}\n",
+            serde_json::json!({ "load_s": started.elapsed().as_secs_f64() })
+        ))?;
     }
     let options = TranscribeOptions {
         task: if translate { Task::Translate } else { Task::Transcribe },
@@ -208,26 +218,26 @@ fn transcribe(args: TranscribeArgs) -> anyhow::Result<ExitCode> {
                 }
             });
         match result {
-            Ok(t) if timings => println!(
-                "{}",
+            Ok(t) if timings => emit(format_args!(
+                "{}\n",
                 serde_json::json!({ "file": file, "text": t.text, "duration": t.duration, "transcribe_s": started.elapsed().as_secs_f64() })
-            ),
+            ))?,
             // The API's bodies (JSON ones on one line each).
             Ok(t) => {
                 let granularities = Granularities { segment: true, word: word_timestamps };
                 let r = format::render(&t, format.into(), granularities);
                 let body = String::from_utf8_lossy(&r.body);
                 match r.content_type {
-                    "application/json" => println!("{body}"),
-                    _ => print!("{body}"),
+                    "application/json" => emit(format_args!("{body}\n"))?,
+                    _ => emit(format_args!("{body}"))?,
                 }
             }
             Err(e) => {
                 failed = true;
-                println!(
-                    "{}",
+                emit(format_args!(
+                    "{}\n",
                     serde_json::json!({ "file": file, "error": e.to_string(), "client_error": e.is_client_error() })
-                );
+                ))?;
             }
         }
     }
