@@ -4,7 +4,7 @@
 
 use std::io::Cursor;
 
-use symphonia::core::audio::GenericAudioBufferRef;
+use symphonia::core::audio::{Channels, GenericAudioBufferRef};
 use symphonia::core::codecs::CodecParameters;
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::codecs::audio::well_known::{
@@ -22,6 +22,21 @@ use super::opus::OpusStream;
 use super::resample::To16k;
 use super::vorbis::VorbisStream;
 use super::{AudioError, AudioLimits, Pcm16k};
+
+/// A decoder of ours beside symphonia's (Opus, which it lacks; Vorbis of more than two
+/// channels, which it decodes wrong): packets in, interleaved frames out.
+pub(super) trait PacketDecoder {
+    /// The channels of what [`Self::decode`] returns, in their order.
+    fn layout(&self) -> Channels;
+
+    /// One packet's interleaved frames, with the container's trims applied.
+    fn decode(
+        &mut self,
+        packet: &[u8],
+        trim_start: u64,
+        trim_end: u64,
+    ) -> Result<&[f32], AudioError>;
+}
 
 const MIN_RATE: u32 = 1_000;
 const MAX_RATE: u32 = 384_000;
@@ -230,9 +245,13 @@ pub fn decode_to_16k(
 
     enum Codec {
         Symphonia(Box<dyn symphonia::core::codecs::audio::AudioDecoder>),
-        Opus(Box<OpusStream>, Downmix),
-        Vorbis(Box<VorbisStream>, Downmix),
+        /// One of ours, its mix, and the rate it decodes at.
+        Own(Box<dyn PacketDecoder>, Downmix, u32),
     }
+    let own = |d: Box<dyn PacketDecoder>, rate| {
+        let mix = Downmix::new(&d.layout(), Naming::Named, false);
+        Codec::Own(d, mix, rate)
+    };
     let mut codec = if params.codec == CODEC_ID_OPUS {
         // An edit list covers Opus's pre-skip already.
         let delay = if edit.is_some() { Some(0) } else { delay };
@@ -241,9 +260,8 @@ pub fn decode_to_16k(
             .extra_data
             .as_deref()
             .map(|h| if mp4 { super::opus::head_from_mp4(h) } else { h.to_vec() });
-        let opus = OpusStream::new(head.as_deref(), delay)?;
-        let mix = Downmix::new(&opus.layout(), Naming::Named, false);
-        Codec::Opus(Box::new(opus), mix)
+        // Opus decodes at its own fixed rate, whatever the header says.
+        own(Box::new(OpusStream::new(head.as_deref(), delay)?), super::opus::OPUS_RATE)
     } else {
         // symphonia's decoder is built in any case: its checks of the headers come first.
         let d = symphonia::default::get_codecs()
@@ -260,23 +278,18 @@ pub fn decode_to_16k(
         match params.extra_data.as_deref() {
             Some(headers) if params.codec == CODEC_ID_VORBIS && channels > 2 => {
                 match VorbisStream::new(headers) {
-                    Some(v) => {
-                        let mix = Downmix::new(&v.layout(), Naming::Named, false);
-                        Codec::Vorbis(Box::new(v), mix)
-                    }
+                    Some(v) => own(Box::new(v), rate),
                     None => Codec::Symphonia(d),
                 }
             }
             _ => Codec::Symphonia(d),
         }
     };
-    // Opus decodes at its own fixed rate, whatever the header says; symphonia's decoders at the
-    // rate of their codec's own header, where an MP4's sample entry may state another (an AAC
-    // config's core rate against HE-AAC's output rate).
+    // symphonia's decoders decode at the rate of their codec's own header, where an MP4's
+    // sample entry may state another (an AAC config's core rate against HE-AAC's output rate).
     let decoded_rate = match &codec {
-        Codec::Opus(..) => super::opus::OPUS_RATE,
         Codec::Symphonia(d) => checked_rate(d.codec_params().sample_rate.or(Some(rate)))?,
-        Codec::Vorbis(..) => rate,
+        Codec::Own(.., r) => *r,
     };
     let frames_in =
         |s: f64| (s * decoded_rate as f64).round().clamp(0.0, usize::MAX as f64) as usize;
@@ -340,14 +353,9 @@ pub fn decode_to_16k(
                 Err(SymError::IoError(_)) => break,
                 Err(e) => return Err(AudioError::Corrupt(e.to_string())),
             },
-            Codec::Opus(o, m) => {
+            Codec::Own(d, m, _) => {
                 let decoded =
-                    o.decode(&packet.data, packet.trim_start.get(), packet.trim_end.get());
-                sink.push_own(decoded, m, &mut mono, &mut first_error)?;
-            }
-            Codec::Vorbis(v, m) => {
-                let decoded =
-                    v.decode(&packet.data, packet.trim_start.get(), packet.trim_end.get());
+                    d.decode(&packet.data, packet.trim_start.get(), packet.trim_end.get());
                 sink.push_own(decoded, m, &mut mono, &mut first_error)?;
             }
         }

@@ -9,6 +9,7 @@ use opus_rs::multistream::{ChannelMappingTable, MultistreamDecoder};
 use symphonia::core::audio::Channels;
 
 use super::AudioError;
+use super::decode::PacketDecoder;
 use super::vorbis_order::VorbisOrder;
 
 /// Opus always decodes at 48 kHz here, the rate its granule positions (and so symphonia's
@@ -134,16 +135,16 @@ impl OpusStream {
             gain,
         })
     }
+}
 
-    /// The channels of what [`Self::decode`] returns: mono or stereo unnamed (family 0), else
-    /// positioned.
-    pub fn layout(&self) -> Channels {
+impl PacketDecoder for OpusStream {
+    /// Mono or stereo unnamed (family 0), else positioned.
+    fn layout(&self) -> Channels {
         self.order.as_ref().map_or(Channels::Discrete(self.channels as u16), VorbisOrder::channels)
     }
 
-    /// Decodes one packet and returns its interleaved frames with the pre-skip and the
-    /// container's trims applied.
-    pub fn decode(
+    /// The encoder's pre-skip comes off as well as the container's trims.
+    fn decode(
         &mut self,
         packet: &[u8],
         trim_start: u64,

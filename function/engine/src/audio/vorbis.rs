@@ -13,6 +13,7 @@ use lewton::samples::InterleavedSamples;
 use symphonia::core::audio::Channels;
 
 use super::AudioError;
+use super::decode::PacketDecoder;
 use super::vorbis_order::VorbisOrder;
 
 /// A Vorbis identification header's length (Vorbis I §4.2.2).
@@ -39,15 +40,15 @@ impl VorbisStream {
                 .ok()?;
         Some(Self { ident, setup, previous: PreviousWindowRight::new(), order, frames: Vec::new() })
     }
+}
 
-    /// The channels of what [`Self::decode`] returns.
-    pub fn layout(&self) -> Channels {
+impl PacketDecoder for VorbisStream {
+    fn layout(&self) -> Channels {
         self.order.channels()
     }
 
-    /// One packet's interleaved frames, in the layout's order, with the container's trims
-    /// applied (the first packet yields none: it only primes the overlap, as in FFmpeg).
-    pub fn decode(
+    /// The first packet yields no frames: it only primes the overlap, as in FFmpeg.
+    fn decode(
         &mut self,
         packet: &[u8],
         trim_start: u64,
